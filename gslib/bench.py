@@ -1,0 +1,176 @@
+"""Benchmarks that measure gslib against a peer in the same run. Not tests: they print figures.
+
+    python -m gslib.bench matching [--json] [--repeats 5] [--stats PATH]
+
+``matching``: FPN-finest anchors on a 1024 x 1024 image (262,144 anchors) and 50, 200 and 709 boxes whose
+scales and aspect ratios are drawn from WIDER FACE val's measured distribution. Ours = the two-pass matcher
++ group sampling of one image; the peer = torchvision's ``Matcher(0.6, 0.4, allow_low_quality_matches=True)``
++ ``BalancedPositiveNegativeSampler(256, 0.25)`` on the same anchors and boxes. Reports the per-image
+median time and the peak extra memory: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the rise of
+the process's peak resident set (``VmHWM`` after ``clear_refs``), each measured in a fresh process with
+glibc's mmap threshold fixed so that freed buffers go back to the system and cannot hide a peak.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_STATS = Path(__file__).resolve().parents[1].parent / "shared" / "wider_val_statistics.json"
+CASES = (50, 200, 709)
+IMAGE = 1024
+
+
+def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0) -> torch.Tensor:
+    """``num`` boxes (num, 4) x1y1x2y2 inside an ``image`` square, whose scale sqrt(wh) and aspect w/h
+    follow the percentiles in ``stats`` (wider_val_statistics.json), interpolated log-linearly."""
+    rng = np.random.default_rng(seed)
+
+    def draw(percentiles: dict) -> np.ndarray:
+        qs = np.array([0.0] + [float(k) for k in percentiles] + [100.0]) / 100
+        vals = np.log(np.array(list(percentiles.values()), dtype=float))
+        # Extend the tails by the slope of the outermost percentiles.
+        lo = vals[0] - (vals[1] - vals[0]) * qs[1] / (qs[2] - qs[1])
+        hi = vals[-1] + (vals[-1] - vals[-2]) * (1 - qs[-2]) / (qs[-2] - qs[-3])
+        return np.exp(np.interp(rng.random(num), qs, np.concatenate([[lo], vals, [hi]])))
+
+    scale = np.minimum(draw(stats["scale_sqrt_wh_percentiles"]), image / 2)
+    aspect = draw(stats["aspect_w_over_h_percentiles"])
+    w, h = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
+    x = rng.random(num) * (image - w)
+    y = rng.random(num) * (image - h)
+    return torch.tensor(np.stack([x, y, x + w, y + h], axis=1), dtype=torch.float32)
+
+
+def _ours(anchors, groups, boxes, generator):
+    from gslib.matcher import TwoPassMatcher
+    from gslib.sampling import group_sample
+
+    labels, _ = TwoPassMatcher(0.6, 0.4)(anchors, boxes)
+    return group_sample(labels, groups, 4, 256, generator=generator)
+
+
+def _torchvision(anchors, groups, boxes, generator):
+    from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, Matcher
+    from torchvision.ops import box_iou
+
+    matches = Matcher(0.6, 0.4, allow_low_quality_matches=True)(box_iou(boxes, anchors))
+    labels = (matches >= 0).to(torch.int64)
+    labels[matches == Matcher.BETWEEN_THRESHOLDS] = -1
+    return BalancedPositiveNegativeSampler(256, 0.25)([labels])
+
+
+METHODS = {"ours": _ours, "torchvision": _torchvision}
+
+
+def _inputs(num_boxes: int, stats: dict, device: torch.device):
+    from gslib.anchors import fpn_finest
+
+    anchors, groups = fpn_finest().anchors(IMAGE, IMAGE, device=device)
+    boxes = sample_wider_boxes(num_boxes, stats, seed=num_boxes).to(device)
+    return anchors, groups, boxes
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _proc_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _peak_child(method: str, num_boxes: int, stats_path: str) -> None:
+    """Runs in a fresh process: prints the peak extra memory (MB) of one call of ``method`` on the CPU."""
+    stats = json.loads(Path(stats_path).read_text())
+    anchors, groups, boxes = _inputs(num_boxes, stats, torch.device("cpu"))
+    METHODS[method](anchors, groups, boxes[:5], None)  # warm up lazy initialisation, tiny case
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
+    before = _proc_kb("VmRSS")
+    METHODS[method](anchors, groups, boxes, None)
+    print((_proc_kb("VmHWM") - before) / 1024)
+
+
+def peak_mb(method: str, num_boxes: int, stats_path: Path, device: torch.device) -> float:
+    if device.type == "cuda":
+        anchors, groups, boxes = _inputs(num_boxes, json.loads(stats_path.read_text()), device)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        METHODS[method](anchors, groups, boxes, None)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    code = f"from gslib.bench import _peak_child; _peak_child({method!r}, {num_boxes}, {str(stats_path)!r})"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def median_ms(method: str, num_boxes: int, stats: dict, device: torch.device, repeats: int) -> float:
+    anchors, groups, boxes = _inputs(num_boxes, stats, device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    METHODS[method](anchors, groups, boxes, generator)  # warm-up
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        METHODS[method](anchors, groups, boxes, generator)
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def bench_matching(stats_path: Path, repeats: int, devices: list[torch.device], box_counts=CASES) -> dict:
+    stats = json.loads(stats_path.read_text())
+    cases = []
+    for device in devices:
+        for n in box_counts:
+            row = {"device": device.type, "boxes": n}
+            for method in METHODS:
+                row[f"{method}_ms"] = round(median_ms(method, n, stats, device, repeats), 2)
+                row[f"{method}_peak_mb"] = round(peak_mb(method, n, stats_path, device), 1)
+            row["speedup"] = round(row["torchvision_ms"] / row["ours_ms"], 2)
+            row["memory_ratio"] = round(row["torchvision_peak_mb"] / max(row["ours_peak_mb"], 0.1), 1)
+            cases.append(row)
+    return {"anchors": "FPN-finest", "image": [IMAGE, IMAGE], "threads": torch.get_num_threads(), "cases": cases}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gslib.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    m = sub.add_parser("matching", help="two-pass matcher + group sampling vs torchvision")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.add_argument("--repeats", type=int, default=5)
+    m.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
+    m.add_argument("--boxes", type=int, nargs="+", default=list(CASES), help="box counts, one case each")
+    args = parser.parse_args(argv)
+
+    if not args.stats.is_file():
+        parser.error(f"{args.stats}: no such file; pass --stats PATH to wider_val_statistics.json")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    result = bench_matching(args.stats, args.repeats, devices, args.boxes)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"FPN-finest anchors, {IMAGE}x{IMAGE} image, {torch.get_num_threads()} threads; median of {args.repeats}")
+    head = ("device", "boxes", "ours ms", "tv ms", "speedup", "ours MB", "tv MB", "mem x")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 5, 9, 9, 7, 8, 8, 6))))
+    for r in result["cases"]:
+        print(f"{r['device']:>6} {r['boxes']:>5} {r['ours_ms']:>9.1f} {r['torchvision_ms']:>9.1f} {r['speedup']:>7.2f} "
+              f"{r['ours_peak_mb']:>8.1f} {r['torchvision_peak_mb']:>8.1f} {r['memory_ratio']:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()

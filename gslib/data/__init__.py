@@ -1,0 +1,1 @@
+"""Dataset readers and writers (WIDER FACE, COCO, FDDB) and the embedded benchmark generator."""

@@ -1,0 +1,1 @@
+"""Evaluators: the official WIDER FACE protocol, COCO (pycocotools), FDDB."""

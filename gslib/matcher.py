@@ -1,0 +1,129 @@
+"""The two-pass scan matcher of Sec. 4.1.
+
+Pass 1 (eq. 1): each anchor ``i`` takes its best IoU ``C(i) = max_j IoU(p_i, g_j)`` and is labelled
+positive (1) if ``C(i) >= lambda1``, ignored (-1) if ``lambda2 <= C(i) < lambda1``, negative (0) otherwise.
+
+Pass 2: every ground truth ``g_j`` that no anchor matched in pass 1 takes one anchor ``p_i`` with
+  1. ``p_i`` not matched to any other ground truth (it is not positive),
+  2. ``IoU(p_i, g_j) >= lambda2``,
+  3. ``j = argmax_u IoU(p_i, g_u)``.
+Conditions 1-3 say ``p_i`` was labelled -1 by pass 1 with ``argmax = j``, so both passes need only each
+anchor's best IoU and its argmax, never the anchors x boxes matrix. Among the candidates of ``g_j`` we take
+the one with the highest IoU (the paper does not say which; "the best" is the natural reading), the lowest
+anchor index on ties. Condition 3 gives each anchor a single ``j``, so two boxes never claim one anchor.
+Unlike torchvision's ``allow_low_quality_matches``, a box whose best anchor is below ``lambda2`` (a tiny
+face) stays unmatched, and a box matched in pass 1 gets nothing more.
+
+Ties in condition 3 (an anchor equally close to two boxes) go to the lower box index.
+
+Boxes flagged to ignore (WIDER FACE "invalid", COCO ``iscrowd``) take no part in matching; an anchor that
+pass 1 and 2 leave non-positive becomes -1 (never 0) when it overlaps an ignored box with
+``IoU >= lambda2`` (it would not have been a negative for a valid box there) or when at least ``ignore_ioa``
+of its own area lies inside one (it sits in a crowd or an invalid face).
+
+Memory: anchors are processed in chunks of ``max(1, max_pairs // M)`` so that the IoU temporaries never
+exceed ``max_pairs`` anchor-box pairs (torchvision's ``box_iou`` allocates about 40 bytes per pair).
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import box_iou
+
+# About 40 bytes of temporaries per pair in box_iou: 2**20 pairs is ~40 MB.
+DEFAULT_MAX_PAIRS = 2**20
+
+
+def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, max_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per anchor, the best IoU over ``boxes`` and its argmax (lowest index on ties), chunked.
+
+    anchors: (A, 4), boxes: (M, 4), M >= 1 -> best (A,) float, arg (A,) int64.
+    """
+    chunk = max(1, max_pairs // boxes.shape[0])
+    best = torch.empty(anchors.shape[0], dtype=anchors.dtype, device=anchors.device)
+    arg = torch.empty(anchors.shape[0], dtype=torch.int64, device=anchors.device)
+    for start in range(0, anchors.shape[0], chunk):
+        iou = box_iou(anchors[start:start + chunk], boxes)
+        torch.max(iou, dim=1, out=(best[start:start + chunk], arg[start:start + chunk]))
+    return best, arg
+
+
+def _covered_by(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, min_ioa: float,
+                max_pairs: int) -> torch.Tensor:
+    """(A,) bool: the anchor has IoU >= min_iou with some box, or >= min_ioa of its area inside one."""
+    chunk = max(1, max_pairs // boxes.shape[0])
+    area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+    box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    out = torch.empty(anchors.shape[0], dtype=torch.bool, device=anchors.device)
+    for start in range(0, anchors.shape[0], chunk):
+        a, a_area = anchors[start:start + chunk], area[start:start + chunk, None]
+        # Intersection by hand: torchvision has no intersection-over-anchor-area.
+        wh = (torch.minimum(a[:, None, 2:], boxes[None, :, 2:]) - torch.maximum(a[:, None, :2], boxes[None, :, :2]))
+        inter = wh.clamp(min=0).prod(dim=2)
+        iou = inter / (a_area + box_area[None] - inter).clamp(min=1e-9)
+        out[start:start + chunk] = ((iou >= min_iou) | (inter >= min_ioa * a_area)).any(dim=1)
+    return out
+
+
+class TwoPassMatcher:
+    """Label anchors against ground-truth boxes by the two-pass scan of Sec. 4.1.
+
+    Args:
+        pos_thresh: lambda1 of eq. 1 (0.6 for the RPN, 0.6 for Fast R-CNN).
+        neg_thresh: lambda2 of eq. 1 (0.4 for the RPN, 0.5 for Fast R-CNN).
+        ignore_ioa: share of an anchor's area inside an ignored box that makes it ignored.
+        max_pairs: most anchor-box pairs whose IoU is held in memory at once.
+
+    Call with ``anchors: (A, 4)``, ``boxes: (M, 4)`` x1y1x2y2 and optionally ``ignore: (M,) bool``.
+    Returns ``labels: (A,) int64`` in {1, 0, -1} and ``matched: (A,) int64``, the index into ``boxes`` of
+    each positive anchor's box, -1 for the others.
+    """
+
+    POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
+
+    def __init__(self, pos_thresh: float = 0.6, neg_thresh: float = 0.4, ignore_ioa: float = 0.5,
+                 max_pairs: int = DEFAULT_MAX_PAIRS):
+        if not 0.0 <= neg_thresh <= pos_thresh:
+            raise ValueError(f"need 0 <= neg_thresh <= pos_thresh, got {neg_thresh}, {pos_thresh}")
+        self.pos_thresh = pos_thresh
+        self.neg_thresh = neg_thresh
+        self.ignore_ioa = ignore_ioa
+        self.max_pairs = max_pairs
+
+    def __call__(self, anchors: torch.Tensor, boxes: torch.Tensor,
+                 ignore: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        num_anchors = anchors.shape[0]
+        labels = torch.zeros(num_anchors, dtype=torch.int64, device=anchors.device)
+        matched = torch.full((num_anchors,), -1, dtype=torch.int64, device=anchors.device)
+        if ignore is None:
+            ignore = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+        valid = (~ignore).nonzero().squeeze(1)
+
+        if valid.numel():
+            best, arg = _best_iou(anchors, boxes[valid], self.max_pairs)
+            # Pass 1, eq. 1.
+            positive = best >= self.pos_thresh
+            labels[best >= self.neg_thresh] = self.IGNORE
+            labels[positive] = self.POSITIVE
+            # Pass 2: candidates are the -1 anchors; each belongs to its argmax box only (condition 3).
+            num_valid = valid.numel()
+            has_positive = torch.zeros(num_valid, dtype=torch.bool, device=anchors.device)
+            has_positive[arg[positive]] = True
+            candidate = (labels == self.IGNORE) & ~has_positive[arg]
+            cand_idx = candidate.nonzero().squeeze(1)
+            if cand_idx.numel():
+                cand_box, cand_iou = arg[cand_idx], best[cand_idx]
+                top = torch.full((num_valid,), -1.0, dtype=best.dtype, device=anchors.device)
+                top.scatter_reduce_(0, cand_box, cand_iou, reduce="amax")
+                is_top = cand_iou == top[cand_box]
+                first = torch.full((num_valid,), num_anchors, dtype=torch.int64, device=anchors.device)
+                first.scatter_reduce_(0, cand_box[is_top], cand_idx[is_top], reduce="amin")
+                winners = first[first < num_anchors]
+                labels[winners] = self.POSITIVE
+            pos = labels == self.POSITIVE
+            matched[pos] = valid[arg[pos]]
+
+        if bool(ignore.any()):
+            rest = (labels != self.POSITIVE).nonzero().squeeze(1)
+            covered = _covered_by(anchors[rest], boxes[ignore], self.neg_thresh, self.ignore_ioa, self.max_pairs)
+            labels[rest[covered]] = self.IGNORE
+        return labels, matched

@@ -1,0 +1,159 @@
+"""Samplers: counts, ratios and back-fill (overall and per group), determinism, hard-mining rules, eq. 4."""
+import math
+
+import pytest
+import torch
+
+from gslib.sampling import (
+    Samples,
+    balanced_sample,
+    focal_star_sample,
+    focal_weight,
+    group_sample,
+    ohem_sample,
+    random_sample,
+    reference_scale,
+    wrs_key,
+    wrs_sample,
+)
+
+
+def make_labels(*blocks):
+    """blocks: (label, count, group) -> labels (A,), groups (A,)."""
+    labels = torch.cat([torch.full((n,), lab, dtype=torch.int64) for lab, n, _ in blocks])
+    groups = torch.cat([torch.full((n,), g, dtype=torch.int64) for _, n, g in blocks])
+    return labels, groups
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def check_valid(s: Samples, labels):
+    assert (labels[s.pos] == 1).all() and (labels[s.neg] == 0).all()
+    assert s.indices.unique().numel() == s.indices.numel()
+
+
+@pytest.mark.parametrize("n_pos,n_neg,want", [(100, 1000, (64, 192)),   # plenty: 1:3
+                                               (10, 1000, (10, 246)),   # negatives fill the positive shortfall
+                                               (10, 20, (10, 20)),      # both short: everything
+                                               (0, 1000, (0, 256)),
+                                               (0, 0, (0, 0))])
+def test_rs_counts(n_pos, n_neg, want):
+    labels, _ = make_labels((1, n_pos, 0), (0, n_neg, 0), (-1, 50, 0))
+    s = random_sample(labels, 256, 0.25, generator=gen())
+    assert (s.pos.numel(), s.neg.numel()) == want
+    check_valid(s, labels)
+
+
+def test_gs_counts_per_group():
+    labels, groups = make_labels((1, 2, 0), (0, 5000, 0),      # scale 16: few positives -> 2 + 254
+                                 (1, 100, 1), (0, 5000, 1),    # scale 32: plenty -> 64 + 192
+                                 (0, 50, 2), (1, 3, 2),        # scale 64: lacks negatives too -> 3 + 50
+                                 (-1, 70, 3))                  # scale 128: nothing labelled -> nothing
+    s = group_sample(labels, groups, 4, 256, generator=gen())
+    check_valid(s, labels)
+    pos_per = torch.bincount(groups[s.pos], minlength=4).tolist()
+    neg_per = torch.bincount(groups[s.neg], minlength=4).tolist()
+    assert pos_per == [2, 64, 3, 0]
+    assert neg_per == [254, 192, 50, 0]
+
+
+def test_gs_gives_every_group_the_same_total_when_it_can():
+    labels, groups = make_labels(*[(1, 10 * (g + 1) ** 3, g) for g in range(4)],
+                                 *[(0, 4000 // (g + 1), g) for g in range(4)])
+    s = group_sample(labels, groups, 4, 512, generator=gen())
+    assert torch.bincount(groups[s.indices], minlength=4).tolist() == [512] * 4
+    assert torch.bincount(groups[s.pos], minlength=4).tolist() == [10, 80, 128, 128]
+
+
+def test_rs_on_the_same_anchors_follows_the_imbalance_gs_removes():
+    # Scale-16 anchors outnumber the others; RS draws mostly from them, GS draws evenly (Fig. 2 in miniature).
+    labels, groups = make_labels((0, 8000, 0), (0, 1000, 1), (0, 500, 2), (0, 500, 3))
+    rs = random_sample(labels, 1024, generator=gen())
+    gs = group_sample(labels, groups, 4, 256, generator=gen())
+    assert torch.bincount(groups[rs.neg], minlength=4)[0] > 700
+    assert torch.bincount(groups[gs.neg], minlength=4).tolist() == [256] * 4
+
+
+def test_determinism_under_a_seed():
+    labels, groups = make_labels((1, 300, 0), (0, 3000, 0), (1, 300, 1), (0, 3000, 1))
+    a = group_sample(labels, groups, 2, 128, generator=gen(7))
+    b = group_sample(labels, groups, 2, 128, generator=gen(7))
+    c = group_sample(labels, groups, 2, 128, generator=gen(8))
+    assert torch.equal(a.pos, b.pos) and torch.equal(a.neg, b.neg)
+    assert not torch.equal(a.neg, c.neg)
+    assert torch.equal(random_sample(labels, generator=gen(3)).neg, random_sample(labels, generator=gen(3)).neg)
+
+
+def test_balanced_sample_keeps_the_largest_keys():
+    labels = torch.tensor([1, 1, 1, 0, 0, 0, 0, 0, -1])
+    key = torch.tensor([0.1, 0.9, 0.5, 0.3, 0.8, 0.2, 0.7, 0.6, 9.0])
+    s = balanced_sample(labels, key, num_samples=4, positive_fraction=0.25)
+    assert s.pos.tolist() == [1] and sorted(s.neg.tolist()) == [4, 6, 7]
+
+
+def test_ohem_takes_the_top_b_losses_whatever_the_label():
+    labels = torch.tensor([1, 0, 0, 1, 0, -1, 0])
+    losses = torch.tensor([0.2, 3.0, 0.1, 2.0, 1.0, 99.0, 0.5])
+    s = ohem_sample(labels, losses, batch=3)
+    assert sorted(s.pos.tolist()) == [3] and sorted(s.neg.tolist()) == [1, 4]  # the -1 anchor never counts
+
+
+def test_gs_ohem_uses_gs_counts_ranked_by_loss():
+    labels, groups = make_labels((1, 4, 0), (0, 20, 0), (1, 4, 1), (0, 20, 1))
+    losses = torch.arange(labels.numel(), dtype=torch.float32)
+    s = ohem_sample(labels, losses, batch=8, groups=groups, num_groups=2)
+    assert s.pos.tolist() == [3, 2, 27, 26]  # 2 per group, the highest losses
+    assert sorted(s.neg.tolist()) == list(range(18, 24)) + list(range(42, 48))
+
+
+def test_wrs_prefers_hard_examples_but_keeps_easy_ones_possible():
+    # eq. 3 with k = 1 picks i with probability l_i / sum(l): losses 1 and 3 -> 1/4 and 3/4.
+    labels = torch.tensor([0, 0])
+    losses = torch.tensor([1.0, 3.0])
+    g = gen(0)
+    picks = [wrs_sample(labels, losses, num_samples=1, generator=g).neg.item() for _ in range(4000)]
+    share = sum(picks) / len(picks)
+    assert abs(share - 0.75) < 0.03
+    # A zero loss (eps = 1e-6) loses against any real loss.
+    labels = torch.tensor([1] * 10 + [1] * 100)
+    losses = torch.tensor([5.0] * 10 + [0.0] * 100)
+    s = wrs_sample(labels, losses, num_samples=32, positive_fraction=0.25, generator=gen(1))
+    assert s.pos.numel() == 8 and (s.pos < 10).all()
+
+
+def test_wrs_key_matches_eq3_order():
+    losses = torch.tensor([0.5, 1.0, 2.0, 0.1])
+    g1, g2 = gen(5), gen(5)
+    key = wrs_key(losses, generator=g1)
+    r = torch.rand(4, generator=g2, dtype=torch.float64)
+    w = r ** (1 / (losses.double() + 1e-6))
+    assert torch.equal(key.argsort(), w.argsort())
+
+
+def test_focal_weights_and_focal_star_normalisation():
+    logits = torch.tensor([[0.0, 0.0], [0.0, math.log(3.0)], [math.log(3.0), 0.0]])
+    labels = torch.tensor([1, 1, 0])
+    # p_t = 0.5, 0.75, 0.75 -> weights 0.25*0.25, 0.25*0.0625, 0.75*0.0625
+    torch.testing.assert_close(focal_weight(logits, labels), torch.tensor([0.0625, 0.015625, 0.046875]))
+    s = focal_star_sample(torch.tensor([1, 1, 0, -1]), torch.cat([logits, torch.zeros(1, 2)]))
+    assert s.pos.tolist() == [0, 1] and s.neg.tolist() == [2]
+    torch.testing.assert_close(s.weight.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(s.weight, torch.tensor([0.0625, 0.015625, 0.046875]) / 0.125)
+
+
+def test_gs_focal_star_weights_only_the_preselected():
+    labels, groups = make_labels((1, 50, 0), (0, 5000, 0), (1, 50, 1), (0, 5000, 1))
+    pre = group_sample(labels, groups, 2, 2048, generator=gen())
+    s = focal_star_sample(labels, torch.zeros(labels.numel(), 2), preselect=pre)
+    assert s.indices.numel() == 2 * (50 + 1998) and torch.equal(s.pos, pre.pos)
+
+
+def test_reference_scale_eq4():
+    def box(side):
+        return [0.0, 0.0, side, side]
+    boxes = torch.tensor([box(4), box(16), box(22), box(23), box(45), box(46), box(128), box(1000),
+                          box(math.sqrt(16 * 32))])  # the last one sits exactly between 16 and 32
+    assert reference_scale(boxes).tolist() == [0, 0, 0, 1, 1, 2, 3, 3, 0]
+    assert reference_scale(torch.tensor([[0.0, 0.0, 8.0, 32.0]])).tolist() == [0]  # sqrt(wh) = 16
