@@ -21,8 +21,9 @@ pass 1 and 2 leave non-positive becomes -1 (never 0) when it overlaps an ignored
 ``IoU >= lambda2`` (it would not have been a negative for a valid box there) or when at least ``ignore_ioa``
 of its own area lies inside one (it sits in a crowd or an invalid face).
 
-Memory: anchors are processed in chunks of ``max(1, max_pairs // M)`` so that the IoU temporaries never
-exceed ``max_pairs`` anchor-box pairs (torchvision's ``box_iou`` allocates about 40 bytes per pair).
+Memory and speed: anchors are processed in blocks, each compared only with the boxes that can overlap it,
+and in chunks that never hold more than ``max_pairs`` anchor-box pairs at once (torchvision's ``box_iou``
+allocates about 40 bytes per pair). The anchors x boxes matrix is never built.
 """
 from __future__ import annotations
 
@@ -33,17 +34,32 @@ from torchvision.ops import box_iou
 DEFAULT_MAX_PAIRS = 2**20
 
 
-def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, max_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per anchor, the best IoU over ``boxes`` and its argmax (lowest index on ties), chunked.
+def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, max_pairs: int,
+              block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per anchor, the best IoU over ``boxes`` and its argmax (lowest index on ties), in blocks.
 
     anchors: (A, 4), boxes: (M, 4), M >= 1 -> best (A,) float, arg (A,) int64.
+
+    Each block of consecutive anchors is compared only with the boxes that overlap the block's bounding
+    box: the others have IoU 0 with all of its anchors. Anchors generated row by row (gslib.anchors) give
+    blocks that span a few rows, so a box meets only the blocks near it. Where the best IoU is 0 the
+    argmax is meaningless (reported as 0); the matcher never reads it there.
     """
-    chunk = max(1, max_pairs // boxes.shape[0])
-    best = torch.empty(anchors.shape[0], dtype=anchors.dtype, device=anchors.device)
-    arg = torch.empty(anchors.shape[0], dtype=torch.int64, device=anchors.device)
-    for start in range(0, anchors.shape[0], chunk):
-        iou = box_iou(anchors[start:start + chunk], boxes)
-        torch.max(iou, dim=1, out=(best[start:start + chunk], arg[start:start + chunk]))
+    best = torch.zeros(anchors.shape[0], dtype=anchors.dtype, device=anchors.device)
+    arg = torch.zeros(anchors.shape[0], dtype=torch.int64, device=anchors.device)
+    block = max(1, min(block, max_pairs // boxes.shape[0]))
+    for start in range(0, anchors.shape[0], block):
+        a = anchors[start:start + block]
+        lo, hi = a[:, :2].amin(dim=0), a[:, 2:].amax(dim=0)
+        near = ((boxes[:, 2:] > lo) & (boxes[:, :2] < hi)).all(dim=1).nonzero().squeeze(1)
+        if near.numel() == 0:
+            continue
+        # Sub-chunks keep anchors x near-boxes within the budget (near is ascending: ties keep the lowest index).
+        step = max(1, max_pairs // near.numel())
+        for sub in range(0, a.shape[0], step):
+            value, index = box_iou(a[sub:sub + step], boxes[near]).max(dim=1)
+            best[start + sub:start + sub + value.shape[0]] = value
+            arg[start + sub:start + sub + value.shape[0]] = near[index]
     return best, arg
 
 
@@ -82,8 +98,8 @@ class TwoPassMatcher:
 
     def __init__(self, pos_thresh: float = 0.6, neg_thresh: float = 0.4, ignore_ioa: float = 0.5,
                  max_pairs: int = DEFAULT_MAX_PAIRS):
-        if not 0.0 <= neg_thresh <= pos_thresh:
-            raise ValueError(f"need 0 <= neg_thresh <= pos_thresh, got {neg_thresh}, {pos_thresh}")
+        if not 0.0 < neg_thresh <= pos_thresh:
+            raise ValueError(f"need 0 < neg_thresh <= pos_thresh, got {neg_thresh}, {pos_thresh}")
         self.pos_thresh = pos_thresh
         self.neg_thresh = neg_thresh
         self.ignore_ioa = ignore_ioa
