@@ -22,12 +22,13 @@ next record visibly starts (a line that is not numbers followed by a count line)
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from gslib.data.textio import FormatError, Problems, ReadReport, is_number_row, read_lines
 
 __all__ = [
     "FddbDetections",
@@ -67,7 +68,7 @@ class FddbDetections:
     scores: np.ndarray
 
 
-class FddbRecords(list):
+class FddbRecords(ReadReport, list):
     """``list`` of FddbImage or FddbDetections that also reports what a lenient read skipped.
 
     skipped: Counter with "faces" / "detections" (lines, read or announced, not in the result), "images"
@@ -75,18 +76,9 @@ class FddbRecords(list):
     after a clean read. problems: one ``path:line: message`` string per problem.
     """
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.skipped: Counter = Counter()
-        self.problems: list[str] = []
 
-
-class FddbFormatError(ValueError):
+class FddbFormatError(FormatError):
     """Bad input; the message starts with ``path:line:``."""
-
-    def __init__(self, path, line: int, message: str):
-        self.path, self.line = Path(path), line
-        super().__init__(f"{path}:{line}: {message}")
 
 
 def fold_paths(root, fold: int) -> tuple[Path, Path]:
@@ -145,15 +137,6 @@ def _array(rows: list[list[float]], width: int) -> np.ndarray:
     return np.array([r + [1.0] * (width - len(r)) for r in rows], dtype=np.float64).reshape(-1, width)
 
 
-def _is_number_row(line: str) -> bool:
-    tokens = line.split()
-    try:
-        [float(t) for t in tokens]
-    except ValueError:
-        return False
-    return bool(tokens)
-
-
 def _count(line: str) -> int | None:
     try:
         count = int(line.strip())
@@ -168,26 +151,19 @@ def _read_records(path, item: str, lenient: bool, lock_width: bool, make) -> Fdd
     item: "faces" or "detections", for messages and ``skipped``. lock_width: every row must have the
     number of fields of the first one (one kind of detection per file).
     """
-    lines = Path(path).read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(path)
     out = FddbRecords()
-
-    def problem(index: int, message: str, reason: str, count: int = 1):
-        if not lenient:
-            raise FddbFormatError(path, index + 1, message)
-        out.skipped[reason] += count
-        out.problems.append(f"{path}:{index + 1}: {message}")
+    problem = Problems(path, out, lenient, FddbFormatError)
 
     def starts_record(i: int) -> bool:
-        return (bool(lines[i].strip()) and not _is_number_row(lines[i])
+        return (bool(lines[i].strip()) and not is_number_row(lines[i])
                 and i + 1 < len(lines) and _count(lines[i + 1]) is not None)
 
     width = None
     i = 0
     while i < len(lines):
         name = lines[i].strip()
-        if not name or _is_number_row(name):
+        if not name or is_number_row(name):
             what = "an empty line" if not name else f"a line of numbers {name!r}"
             problem(i, f"expected an image name, got {what} (more lines than the count?)",
                     "lines" if not name else item)
@@ -198,7 +174,7 @@ def _read_records(path, item: str, lenient: bool, lock_width: bool, make) -> Fdd
             got = repr(lines[i + 1]) if i + 1 < len(lines) else "the end of the file"
             problem(min(i + 1, len(lines) - 1), f"expected the number of {item} of {name!r}, got {got}", "images")
             i += 1 if i + 1 >= len(lines) or starts_record(i + 1) else 2  # keep a next record's name
-            while i < len(lines) and _is_number_row(lines[i]):  # drop the record's lines
+            while i < len(lines) and is_number_row(lines[i]):  # drop the record's lines
                 i += 1
             continue
         count_line, i = i + 2, i + 2

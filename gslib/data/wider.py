@@ -47,12 +47,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.io
+
+from gslib.data.textio import FormatError, Problems, ReadReport, is_number_row, read_lines
 
 __all__ = [
     "ATTRIBUTES",
@@ -128,7 +129,7 @@ class WiderImage:
         return image_key(self.name)
 
 
-class WiderImages(list):
+class WiderImages(ReadReport, list):
     """``list[WiderImage]`` that also reports what a lenient read skipped.
 
     skipped: Counter with "faces" (face lines or announced faces not in the result), "images" (image
@@ -137,23 +138,13 @@ class WiderImages(list):
     without its all-zero line).
     """
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.skipped: Counter = Counter()
-        self.problems: list[str] = []
 
-
-class Predictions(dict):
+class Predictions(ReadReport, dict):
     """``dict[key, (K, 5 or 6) float64]`` that also reports what a lenient read skipped.
 
     skipped: Counter with "detections" (rows, read or announced, not in the result) and "files" (files
     dropped whole); problems: one ``path:line: message`` string per problem.
     """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.skipped: Counter = Counter()
-        self.problems: list[str] = []
 
 
 @dataclass
@@ -171,28 +162,12 @@ class WiderGroundTruth:
     labels: tuple[str, ...] = ATTRIBUTES
 
 
-class WiderFormatError(ValueError):
+class WiderFormatError(FormatError):
     """Bad input; the message starts with ``path:line:`` (or ``path:`` with the cell for .mat files)."""
-
-    def __init__(self, path, line: int | None, message: str):
-        self.path, self.line = Path(path), line
-        super().__init__(f"{path}:{line}: {message}" if line is not None else f"{path}: {message}")
 
 
 # --------------------------------------------------------------------------------------------------
 # Annotation text file
-
-
-def _is_number_row(line: str) -> bool:
-    """A face (or detection) line is all numbers; anything else is taken as an image path."""
-    tokens = line.split()
-    if not tokens:
-        return False
-    try:
-        [float(t) for t in tokens]
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_face(line: str) -> tuple[list[float], list[int]]:
@@ -223,22 +198,13 @@ def read_wider_txt(path, lenient: bool = False) -> WiderImages:
     (``skipped["faces"]``), other stray lines too (``skipped["lines"]``).
     """
     path = Path(path)
-    lines = path.read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(path)
     out = WiderImages()
-
-    def problem(index: int, message: str, reason: str, count: int = 1):
-        if not lenient:
-            raise WiderFormatError(path, index + 1, message)
-        if count:
-            out.skipped[reason] += count
-        out.problems.append(f"{path}:{index + 1}: {message}")
-
+    problem = Problems(path, out, lenient, WiderFormatError)
     i = 0
     while i < len(lines):
         name = lines[i].strip()
-        if _is_number_row(name):
+        if is_number_row(name):
             problem(i, f"face line outside an image record (or more face lines than the count): {name!r}",
                     "faces")
             i += 1
@@ -257,13 +223,13 @@ def read_wider_txt(path, lenient: bool = False) -> WiderImages:
             problem(count_index, f"expected the face count of {name}, got {got}", "images")
             if i < len(lines) and not lines[i].strip().lower().endswith(_IMAGE_SUFFIXES):
                 i += 1  # the bad count line itself, unless it is the next image's path
-            while i < len(lines) and _is_number_row(lines[i]):  # drop this record's face lines
+            while i < len(lines) and is_number_row(lines[i]):  # drop this record's face lines
                 i += 1
             continue
         i += 1
         boxes, attrs = [], []
         for k in range(max(count, 1)):  # a count of 0 is followed by the all-zero line too
-            if i >= len(lines) or not _is_number_row(lines[i]):
+            if i >= len(lines) or not is_number_row(lines[i]):
                 got = repr(lines[i]) if i < len(lines) else "the end of the file"
                 problem(i, f"{name}: count {count} at line {count_index + 1} but only {k} face lines, then {got}",
                         "faces", count - len(boxes))
@@ -498,17 +464,8 @@ def _parse_detection(line: str, columns: int | None) -> list[float]:
 
 def _read_prediction_file(path: Path, out: Predictions, lenient: bool) -> np.ndarray | None:
     """One ``<image>.txt`` -> (K, 5 or 6) float64, or None when lenient and the file is unreadable."""
-    lines = path.read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-
-    def problem(index: int, message: str, reason: str, count: int = 1):
-        if not lenient:
-            raise WiderFormatError(path, index + 1, message)
-        if count:
-            out.skipped[reason] += count
-        out.problems.append(f"{path}:{index + 1}: {message}")
-
+    lines = read_lines(path)
+    problem = Problems(path, out, lenient, WiderFormatError)
     try:
         count = int(lines[1])
         if count < 0:
