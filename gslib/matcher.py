@@ -34,24 +34,30 @@ from torchvision.ops import box_iou
 DEFAULT_MAX_PAIRS = 2**20
 
 
-def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, max_pairs: int,
+def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, max_pairs: int,
               block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per anchor, the best IoU over ``boxes`` and its argmax (lowest index on ties), in blocks.
+    """Per anchor, the best IoU over ``boxes`` and its argmax (lowest index on ties), wherever it is at
+    least ``min_iou``; elsewhere ``best < min_iou`` and ``arg`` is meaningless (the matcher never reads it).
 
     anchors: (A, 4), boxes: (M, 4), M >= 1 -> best (A,) float, arg (A,) int64.
 
-    Each block of consecutive anchors is compared only with the boxes that overlap the block's bounding
-    box: the others have IoU 0 with all of its anchors. Anchors generated row by row (gslib.anchors) give
-    blocks that span a few rows, so a box meets only the blocks near it. Where the best IoU is 0 the
-    argmax is meaningless (reported as 0); the matcher never reads it there.
+    Each block of consecutive anchors is compared only with the boxes that can reach ``min_iou`` with one
+    of its anchors: a box must overlap the block's bounding box, and its area must lie within
+    ``[min_iou, 1 / min_iou]`` times an anchor's area (IoU <= smaller area / larger area). Anchors that are
+    close in position and scale when consecutive -- e.g. grouped by scale, each group row by row -- give
+    blocks that few boxes can reach. The result never depends on the order, only the speed does.
     """
     best = torch.zeros(anchors.shape[0], dtype=anchors.dtype, device=anchors.device)
     arg = torch.zeros(anchors.shape[0], dtype=torch.int64, device=anchors.device)
+    anchor_area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+    box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     block = max(1, min(block, max_pairs // boxes.shape[0]))
     for start in range(0, anchors.shape[0], block):
-        a = anchors[start:start + block]
+        a, area = anchors[start:start + block], anchor_area[start:start + block]
         lo, hi = a[:, :2].amin(dim=0), a[:, 2:].amax(dim=0)
-        near = ((boxes[:, 2:] > lo) & (boxes[:, :2] < hi)).all(dim=1).nonzero().squeeze(1)
+        near = (((boxes[:, 2:] > lo) & (boxes[:, :2] < hi)).all(dim=1)
+                & (box_area >= min_iou * area.min()) & (min_iou * box_area <= area.max()))
+        near = near.nonzero().squeeze(1)
         if near.numel() == 0:
             continue
         # Sub-chunks keep anchors x near-boxes within the budget (near is ascending: ties keep the lowest index).
@@ -115,7 +121,7 @@ class TwoPassMatcher:
         valid = (~ignore).nonzero().squeeze(1)
 
         if valid.numel():
-            best, arg = _best_iou(anchors, boxes[valid], self.max_pairs)
+            best, arg = _best_iou(anchors, boxes[valid], self.neg_thresh, self.max_pairs)
             # Pass 1, eq. 1.
             positive = best >= self.pos_thresh
             labels[best >= self.neg_thresh] = self.IGNORE

@@ -1,0 +1,243 @@
+"""The anchor-distribution analysis of Fig. 2: how many positive and negative training samples each
+anchor scale receives, before and after sampling, for a layout and a sampler.
+
+It replays training-time matching and sampling over a dataset's training annotations, boxes and image
+sizes only (no pixels): for each image, draw the training augmentation (:mod:`gslib.augment`), tile the
+layout's anchors on the augmented size, label them with the two-pass matcher, draw the training samples,
+and count per anchor scale. Point it at any WIDER FACE (.txt or .mat) or COCO (.json) annotation file:
+
+    python -m gslib.analyze anchors --annotations wider_face_train.mat --sizes image_sizes.csv \\
+        --layout fpn-finest --sampler gs --max-images 2000
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from gslib import anchors as layouts
+from gslib.augment import JITTER_SCALES, draw_jitter, jitter_boxes
+from gslib.matcher import TwoPassMatcher
+from gslib.sampling import Samples, group_sample, random_sample
+
+
+class AnnotatedImage(NamedTuple):
+    """name; width, height in pixels; boxes (N, 4) float32 x1y1x2y2; ignore (N,) bool."""
+
+    name: str
+    width: int
+    height: int
+    boxes: torch.Tensor
+    ignore: torch.Tensor
+
+
+def _from_xywh(name: str, width: int, height: int, xywh: np.ndarray, ignore: np.ndarray) -> AnnotatedImage:
+    xywh = torch.as_tensor(np.asarray(xywh, dtype=np.float32).reshape(-1, 4))
+    boxes = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
+    # Degenerate boxes (the official files hold a few of width <= 0) can match nothing: flag them ignore.
+    bad = (xywh[:, 2] <= 0) | (xywh[:, 3] <= 0)
+    return AnnotatedImage(name, int(width), int(height), boxes, torch.as_tensor(np.asarray(ignore, bool)) | bad)
+
+
+def read_sizes(path) -> dict[str, tuple[int, int]]:
+    """A CSV with columns ``image``, ``width``, ``height`` (others ignored) -> {image: (width, height)}."""
+    with open(path, newline="") as f:
+        rows = csv.DictReader(f)
+        missing = {"image", "width", "height"} - set(rows.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+        return {r["image"]: (int(r["width"]), int(r["height"])) for r in rows}
+
+
+def load_annotations(path, sizes: dict[str, tuple[int, int]] | None = None) -> list[AnnotatedImage]:
+    """Boxes and image sizes of a training set.
+
+    path: a WIDER FACE annotation file (``*_bbx_gt.txt`` or ``wider_face_*.mat``) or a COCO JSON.
+    sizes: {image name: (width, height)}, needed for WIDER FACE files (COCO JSON carries its own); an
+        image without a size is an error naming it. WIDER's "invalid" and COCO's ``iscrowd`` become ignore.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        from gslib.data.coco import load_coco
+
+        coco = load_coco(path)
+        out = []
+        for img in coco.dataset["images"]:
+            anns = coco.imgToAnns.get(img["id"], [])
+            xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
+            crowd = np.array([a.get("iscrowd", 0) for a in anns], dtype=bool)
+            out.append(_from_xywh(img["file_name"], img["width"], img["height"], xywh, crowd))
+        return out
+    from gslib.data.wider import read_wider_mat, read_wider_txt
+
+    images = read_wider_mat(path, subsets=()).images if path.suffix == ".mat" else read_wider_txt(path)
+    if sizes is None:
+        raise ValueError(f"{path}: WIDER FACE annotations carry no image sizes; pass sizes (e.g. --sizes CSV)")
+    out = []
+    for im in images:
+        if im.name not in sizes:
+            raise KeyError(f"{path}: no size for image {im.name!r}")
+        out.append(_from_xywh(im.name, *sizes[im.name], im.boxes, im.invalid))
+    return out
+
+
+# A sampler for the analysis: (labels, groups, num_groups, generator) -> Samples.
+Sampler = Callable[[torch.Tensor, torch.Tensor, int, torch.Generator], Samples]
+
+
+def rs_sampler(num_samples: int = 1024, positive_fraction: float = 0.25) -> Sampler:
+    """RS over all anchors of an image."""
+    def sample(labels, groups, num_groups, generator):
+        return random_sample(labels, num_samples, positive_fraction, generator=generator)
+    return sample
+
+
+def gs_sampler(num_per_group: int = 256, positive_fraction: float = 0.25) -> Sampler:
+    """Group sampling (Sec. 4.2), ``num_per_group`` per scale."""
+    def sample(labels, groups, num_groups, generator):
+        return group_sample(labels, groups, num_groups, num_per_group, positive_fraction, generator=generator)
+    return sample
+
+
+def count_training_samples(images: Sequence[AnnotatedImage], layout: layouts.AnchorLayout, sampler: Sampler,
+                           matcher: TwoPassMatcher | None = None, seed: int = 0, max_side: int = 1200,
+                           scales=JITTER_SCALES, progress: bool = True) -> pd.DataFrame:
+    """Replay matching and sampling over ``images``; count positives and negatives per anchor scale.
+
+    Returns a DataFrame with one row per anchor scale: ``scale``, ``pos_all``, ``neg_all`` (labelled
+    anchors before sampling), ``pos``, ``neg`` (the training samples drawn), summed over images.
+    Deterministic under ``seed``.
+    """
+    matcher = matcher or TwoPassMatcher()
+    generator = torch.Generator().manual_seed(seed)
+    num_groups = len(layout.group_scales)
+    totals = torch.zeros(4, num_groups, dtype=torch.int64)
+    cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    for im in tqdm(images, desc=f"{layout.name}", disable=not progress, mininterval=2):
+        jit = draw_jitter(im.width, im.height, generator, scales, max_side, flip=False)
+        boxes, ignore = jitter_boxes(im.boxes, im.ignore, jit)
+        key = (jit.height, jit.width)
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            # Group-major order (each scale row by row) lets the matcher skip far more anchor-box pairs;
+            # counts do not depend on the order.
+            anchor_boxes, groups = layout.anchors(jit.height, jit.width)
+            order = torch.argsort(groups, stable=True)
+            cache[key] = anchor_boxes[order], groups[order]
+        anchor_boxes, groups = cache[key]
+        labels, _ = matcher(anchor_boxes, boxes, ignore)
+        s = sampler(labels, groups, num_groups, generator)
+        totals[0] += torch.bincount(groups[labels == 1], minlength=num_groups)
+        totals[1] += torch.bincount(groups[labels == 0], minlength=num_groups)
+        totals[2] += torch.bincount(groups[s.pos], minlength=num_groups)
+        totals[3] += torch.bincount(groups[s.neg], minlength=num_groups)
+    return pd.DataFrame({"scale": layout.group_scales, "pos_all": totals[0].numpy(), "neg_all": totals[1].numpy(),
+                         "pos": totals[2].numpy(), "neg": totals[3].numpy()})
+
+
+def shares(counts: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2's normalisation: each scale's positives and negatives as a share of all training samples."""
+    total = counts["pos"].sum() + counts["neg"].sum()
+    return pd.DataFrame({"scale": counts["scale"], "pos": counts["pos"] / total, "neg": counts["neg"] / total})
+
+
+# The five detectors of Fig. 2 (a-e): layout and sampler.
+def figure2_detectors(rs_samples: int = 1024, gs_per_group: int = 256) -> dict[str, tuple]:
+    return {
+        "RPN": (layouts.rpn(), rs_sampler(rs_samples)),
+        "FPN": (layouts.fpn(), rs_sampler(rs_samples)),
+        "FPN-finest-stride": (layouts.fpn_finest_stride(), rs_sampler(rs_samples)),
+        "FPN-finest": (layouts.fpn_finest(), rs_sampler(rs_samples)),
+        "FPN-finest-sampling": (layouts.fpn_finest(), gs_sampler(gs_per_group)),
+    }
+
+
+def figure2(images: Sequence[AnnotatedImage], detectors: dict[str, tuple] | None = None, seed: int = 0,
+            max_side: int = 1200, progress: bool = True) -> pd.DataFrame:
+    """Fig. 2 (a-e): long table ``detector, scale, pos, neg, pos_all, neg_all`` (shares and raw counts)."""
+    rows = []
+    for name, (layout, sampler) in (detectors or figure2_detectors()).items():
+        counts = count_training_samples(images, layout, sampler, seed=seed, max_side=max_side, progress=progress)
+        share = shares(counts)
+        rows.append(pd.DataFrame({"detector": name, "scale": counts["scale"], "pos": share["pos"],
+                                  "neg": share["neg"], "pos_count": counts["pos"], "neg_count": counts["neg"],
+                                  "pos_all": counts["pos_all"], "neg_all": counts["neg_all"]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def plot_figure2(table: pd.DataFrame, title: str = ""):
+    """Fig. 2 as a row of bar charts: share of positive and negative samples per anchor scale."""
+    import matplotlib.pyplot as plt
+
+    detectors = list(dict.fromkeys(table["detector"]))
+    fig, axes = plt.subplots(1, len(detectors), figsize=(3.2 * len(detectors), 3.0), sharey=True)
+    for ax, name, letter in zip(np.atleast_1d(axes), detectors, "abcdefgh"):
+        t = table[table["detector"] == name]
+        x = np.arange(len(t))
+        ax.bar(x - 0.2, t["pos"], 0.4, label="positive", color="#d62728")
+        ax.bar(x + 0.2, t["neg"], 0.4, label="negative", color="#1f77b4")
+        ax.set_xticks(x, [str(s) for s in t["scale"]])
+        ax.set_xlabel("anchor scale")
+        ax.set_title(f"({letter}) {name}", fontsize=10)
+    np.atleast_1d(axes)[0].set_ylabel("share of training samples")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+LAYOUTS = {"rpn": layouts.rpn, "fpn": layouts.fpn, "fpn-finest": layouts.fpn_finest,
+           "fpn-finest-stride": layouts.fpn_finest_stride}
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gslib.analyze", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("anchors", help="positive/negative training samples per anchor scale (Fig. 2)")
+    a.add_argument("--annotations", type=Path, required=True, help="WIDER .txt/.mat or COCO .json")
+    a.add_argument("--sizes", type=Path, help="CSV image,width,height (WIDER FACE annotations need it)")
+    a.add_argument("--layout", choices=sorted(LAYOUTS), default="fpn-finest")
+    a.add_argument("--coco", action="store_true", help="COCO anchors: scales 32-512, ratios 0.5/1/2")
+    a.add_argument("--sampler", choices=("rs", "gs"), default="rs")
+    a.add_argument("--num-samples", type=int, default=None, help="RS: per image (1024); GS: per group (256)")
+    a.add_argument("--max-images", type=int, default=None)
+    a.add_argument("--max-side", type=int, default=1200, help="crop limit of the training augmentation")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    try:
+        images = load_annotations(args.annotations, read_sizes(args.sizes) if args.sizes else None)
+    except (OSError, ValueError, KeyError) as err:
+        sys.exit(f"error: {err}")
+    images = images[: args.max_images]
+    layout = (LAYOUTS[args.layout](layouts.COCO_SCALES, layouts.COCO_RATIOS) if args.coco
+              else LAYOUTS[args.layout]())
+    if args.sampler == "rs":
+        sampler = rs_sampler(args.num_samples or 1024)
+    else:
+        sampler = gs_sampler(args.num_samples or 256)
+    counts = count_training_samples(images, layout, sampler, seed=args.seed, max_side=args.max_side)
+    table = counts.assign(pos_share=shares(counts)["pos"], neg_share=shares(counts)["neg"])
+    if args.json:
+        print(json.dumps({"layout": layout.name, "sampler": args.sampler, "images": len(images),
+                          "rows": table.to_dict(orient="records")}, default=int))
+    else:
+        print(f"{layout.name}, sampler {args.sampler}, {len(images)} images")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
