@@ -3,11 +3,12 @@ PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
 PROFILE  ?= default
-# WIDER FACE annotations (no images) for notebook 01; ../shared/widerface when it exists, else data/widerface.
-WIDER_ANNOTATIONS ?= $(firstword $(wildcard ../shared/widerface) data/widerface)
+# WIDER FACE annotations (no images) for notebook 01: data/widerface if present, else ../shared/widerface.
+WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) data/widerface)
+export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test reproduce bench notebooks lint clean-results
+.PHONY: setup test reproduce data bench notebooks store-smoke lint clean-results
 
 setup: $(VENV)/.installed
 
@@ -18,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# Unit tests, then every notebook under nbval in the smoke profile stored in it (outputs of cells marked
+# NBVAL_CHECK_OUTPUT are compared, the others must run without error).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbval-lax tests notebooks
 
 lint: setup
 	$(PY) -m ruff check gslib tests
@@ -29,18 +32,28 @@ bench: setup
 	$(PY) -m gslib.bench matching --json > results/bench/matching.json
 	$(PY) -m gslib.bench matching
 
+# The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
+data: setup
+	$(PY) -m gslib.data.synth --profile $(if $(filter smoke,$(PROFILE)),smoke,default) \
+	  --out data/synthwider$(if $(filter smoke,$(PROFILE)),-smoke,)
+
 # Executes every notebook in order with papermill into results/notebooks/, profile $(PROFILE).
 notebooks: setup
 	@mkdir -p results/notebooks
-	@if [ -z "$(NOTEBOOKS)" ]; then echo "reproduce: there are no notebooks yet; nothing else was run."; fi
 	@for nb in $(NOTEBOOKS); do \
 	  echo "reproduce: executing $$nb (profile $(PROFILE))"; \
-	  $(PY) -m papermill --cwd notebooks $$nb results/notebooks/$$(basename $$nb) \
-	    -p profile $(PROFILE) -p wider_annotations $(abspath $(WIDER_ANNOTATIONS)) || exit 1; \
+	  $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb results/notebooks/$$(basename $$nb) \
+	    -p profile $(PROFILE) || exit 1; \
 	done
 
-reproduce: bench notebooks
-	@echo "reproduce: ran the matching benchmark (results/bench/) and $(words $(NOTEBOOKS)) notebook(s): $(NOTEBOOKS)"
+# Re-executes the notebooks in place in the smoke profile: the stored outputs nbval compares against.
+store-smoke: setup
+	@for nb in $(NOTEBOOKS); do $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb $$nb -p profile smoke || exit 1; done
+
+reproduce: data bench notebooks
+	@echo "reproduce: generated the embedded benchmark (data/), ran the matching benchmark (results/bench/)"
+	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into results/notebooks/: $(NOTEBOOKS)"
+	@echo "reproduce: tables in results/tables/, figures in results/figures/"
 
 clean-results:
 	rm -rf results/bench results/notebooks

@@ -163,11 +163,13 @@ def figure2_detectors(rs_samples: int = 1024, gs_per_group: int = 256) -> dict[s
 
 
 def figure2(images: Sequence[AnnotatedImage], detectors: dict[str, tuple] | None = None, seed: int = 0,
-            max_side: int = 1200, progress: bool = True) -> pd.DataFrame:
-    """Fig. 2 (a-e): long table ``detector, scale, pos, neg, pos_all, neg_all`` (shares and raw counts)."""
+            max_side: int = 1200, scales=JITTER_SCALES, progress: bool = True) -> pd.DataFrame:
+    """Fig. 2 (a-e): long table ``detector, scale, pos, neg, pos_count, neg_count, pos_all, neg_all``
+    (shares of all training samples, and raw counts)."""
     rows = []
     for name, (layout, sampler) in (detectors or figure2_detectors()).items():
-        counts = count_training_samples(images, layout, sampler, seed=seed, max_side=max_side, progress=progress)
+        counts = count_training_samples(images, layout, sampler, seed=seed, max_side=max_side, scales=scales,
+                                        progress=progress)
         share = shares(counts)
         rows.append(pd.DataFrame({"detector": name, "scale": counts["scale"], "pos": share["pos"],
                                   "neg": share["neg"], "pos_count": counts["pos"], "neg_count": counts["neg"],
@@ -175,22 +177,83 @@ def figure2(images: Sequence[AnnotatedImage], detectors: dict[str, tuple] | None
     return pd.concat(rows, ignore_index=True)
 
 
+def _cells(table: pd.DataFrame, detector: str) -> pd.DataFrame:
+    return table[table["detector"] == detector].set_index("scale")[["pos", "neg"]]
+
+
+def _tv(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Total-variation distance between two share tables (pos and neg per scale, each summing to 1)."""
+    return 0.5 * float((a - b).abs().to_numpy().sum())
+
+
+def _cv(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(values.std() / values.mean())
+
+
+def figure2_observations(table: pd.DataFrame, tv_similar: float = 0.1) -> pd.DataFrame:
+    """The paper's reading of Fig. 2 (Sec. 1 and 3), each turned into a check on :func:`figure2`'s table.
+
+    Returns one row per observation: ``observation``, ``check`` (what is measured, with its threshold),
+    ``ours`` (the measured value) and ``verdict`` ("replicated" / "not replicated"). Two distributions
+    count as similar when their total-variation distance is at most ``tv_similar``.
+    """
+    rpn, fpn = _cells(table, "RPN"), _cells(table, "FPN")
+    stride, finest = _cells(table, "FPN-finest-stride"), _cells(table, "FPN-finest")
+    sampling = _cells(table, "FPN-finest-sampling")
+    s_min, s_max = rpn.index.min(), rpn.index.max()
+    rows = []
+
+    def add(observation, check, ours, ok):
+        rows.append({"observation": observation, "check": check, "ours": ours,
+                     "verdict": "replicated" if ok else "not replicated"})
+
+    add("RPN (2a): small anchors get few positives",
+        f"RPN pos share at {s_min} below its mean pos share per scale",
+        f"{rpn.pos[s_min]:.3g} vs {rpn.pos.mean():.3g}", rpn.pos[s_min] < rpn.pos.mean())
+    ratio = fpn.neg[s_min] / max(fpn.neg[s_max], 1e-12)
+    add("FPN (2b): far more negatives for small scales than for large",
+        f"FPN neg share falls with scale and neg({s_min}) / neg({s_max}) >= 4",
+        f"ratio {ratio:.1f}", bool(fpn.neg.is_monotonic_decreasing) and ratio >= 4)
+    tv = _tv(stride, fpn)
+    add("FPN-finest-stride (2c) is distributed like FPN (2b)", f"TV distance <= {tv_similar}", f"{tv:.3f}",
+        tv <= tv_similar)
+    tv = _tv(finest, rpn)
+    add("FPN-finest (2d) is distributed like RPN (2a)", f"TV distance <= {tv_similar}", f"{tv:.3f}",
+        tv <= tv_similar)
+    add("FPN-finest-stride has more small negatives, FPN-finest more large positives",
+        f"neg({s_min}): stride > finest and pos({s_max}): finest > stride",
+        f"neg {stride.neg[s_min]:.3f} vs {finest.neg[s_min]:.3f}; pos {finest.pos[s_max]:.3g} vs "
+        f"{stride.pos[s_max]:.3g}", stride.neg[s_min] > finest.neg[s_min] and finest.pos[s_max] > stride.pos[s_max])
+    totals = {name: _cv((t.pos + t.neg).to_numpy()) for name, t in
+              (("sampling", sampling), ("finest", finest), ("fpn", fpn))}
+    add("FPN-finest-sampling (2e) is balanced across scales",
+        "CV of per-scale sample share: sampling < FPN-finest and < FPN; CV of positives: sampling < FPN-finest",
+        f"CV {totals['sampling']:.2f} vs {totals['finest']:.2f} / {totals['fpn']:.2f}; pos CV "
+        f"{_cv(sampling.pos):.2f} vs {_cv(finest.pos):.2f}",
+        totals["sampling"] < min(totals["finest"], totals["fpn"]) and _cv(sampling.pos) < _cv(finest.pos))
+    return pd.DataFrame(rows)
+
+
 def plot_figure2(table: pd.DataFrame, title: str = ""):
-    """Fig. 2 as a row of bar charts: share of positive and negative samples per anchor scale."""
+    """Fig. 2: share of all training samples per anchor scale, positives (top row, their own axis: they are
+    a few percent) and negatives (bottom row), one column per detector."""
     import matplotlib.pyplot as plt
 
     detectors = list(dict.fromkeys(table["detector"]))
-    fig, axes = plt.subplots(1, len(detectors), figsize=(3.2 * len(detectors), 3.0), sharey=True)
-    for ax, name, letter in zip(np.atleast_1d(axes), detectors, "abcdefgh"):
+    fig, axes = plt.subplots(2, len(detectors), figsize=(2.9 * len(detectors), 4.6), sharey="row",
+                             squeeze=False)
+    for col, (name, letter) in enumerate(zip(detectors, "abcdefgh")):
         t = table[table["detector"] == name]
-        x = np.arange(len(t))
-        ax.bar(x - 0.2, t["pos"], 0.4, label="positive", color="#d62728")
-        ax.bar(x + 0.2, t["neg"], 0.4, label="negative", color="#1f77b4")
-        ax.set_xticks(x, [str(s) for s in t["scale"]])
-        ax.set_xlabel("anchor scale")
-        ax.set_title(f"({letter}) {name}", fontsize=10)
-    np.atleast_1d(axes)[0].set_ylabel("share of training samples")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+        labels = [str(s) for s in t["scale"]]
+        for row, (kind, colour) in enumerate((("pos", "#d62728"), ("neg", "#1f77b4"))):
+            ax = axes[row, col]
+            ax.bar(labels, t[kind], color=colour)
+            ax.grid(axis="y", alpha=0.3)
+        axes[0, col].set_title(f"({letter}) {name}", fontsize=10)
+        axes[1, col].set_xlabel("anchor scale")
+    axes[0, 0].set_ylabel("positives / all samples")
+    axes[1, 0].set_ylabel("negatives / all samples")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_STATS = Path(__file__).resolve().parents[1].parent / "shared" / "wider_val_statistics.json"
+from gslib.paths import WIDER_STATS
+
+DEFAULT_STATS = WIDER_STATS
 CASES = (50, 200, 709)
 IMAGE = 1024
 

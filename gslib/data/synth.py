@@ -81,12 +81,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from gslib.paths import DATA, WIDER_STATS
+
 GENERATOR_VERSION = "1.0"
 
 # WIDER FACE images are 1024 px wide; every scale statistic below is in those units.
 WIDER_IMAGE_WIDTH = 1024
 
-DEFAULT_STATS_PATH = Path(__file__).resolve().parents[3] / "shared" / "wider_val_statistics.json"
+DEFAULT_STATS_PATH = WIDER_STATS
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -105,6 +107,21 @@ class Profile:
     seed: int
     max_faces: int  # cap on faces per image (WIDER val's largest image has 709)
     jpeg_quality: int = 90
+
+    @property
+    def scale_factor(self) -> float:
+        """Generated pixels per WIDER pixel: faces are ``scale_factor`` times their WIDER size."""
+        return self.image_width / WIDER_IMAGE_WIDTH
+
+    def training_jitter(self, paper_scales=tuple(0.25 * n for n in range(1, 9)), paper_max_side: int = 1200):
+        """Sec. 5's augmentation carried over to this benchmark: (jitter scales, crop limit).
+
+        Faces here are ``scale_factor`` times smaller than in WIDER, so the jitter scales are divided by it:
+        the faces then meet the anchors 16-128 at exactly the sizes they do in the paper's training. The crop
+        limit is multiplied by it to keep an iteration's cost at this benchmark's size; a crop then sees
+        ``scale_factor ** 2`` of the scene area the paper's crop sees at the same jitter.
+        """
+        return tuple(s / self.scale_factor for s in paper_scales), round(paper_max_side * self.scale_factor)
 
 
 SMOKE = Profile(name="smoke", image_width=256, num_train=24, num_val=12, seed=0, max_faces=60)
@@ -1191,6 +1208,24 @@ def plot_scale_comparison(images, image_width: int, stats: dict | None = None):
 # ----------------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------------
+
+
+def benchmark_dir(profile: Profile) -> Path:
+    """Where a profile's benchmark lives: data/synthwider (default), data/synthwider-<name> otherwise."""
+    return DATA / ("synthwider" if profile.name == "default" else f"synthwider-{profile.name}")
+
+
+def ensure(profile: Profile = DEFAULT, out_dir=None, progress: bool = True) -> Path:
+    """The profile's benchmark folder, generated first if it is missing or was made with other settings."""
+    out_dir = Path(out_dir) if out_dir is not None else benchmark_dir(profile)
+    manifest = out_dir / "manifest.json"
+    if manifest.is_file():
+        made = json.loads(manifest.read_text())
+        if (made.get("profile") == dataclasses.asdict(profile) and made.get("version") == GENERATOR_VERSION
+                and not made.get("annotations_only")):
+            return out_dir
+    generate(out_dir, profile, progress=progress)
+    return out_dir
 
 
 def main(argv=None) -> int:
