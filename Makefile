@@ -30,7 +30,8 @@ lint: setup
 bench: setup
 	mkdir -p results/bench
 	$(PY) -m gslib.bench matching --json > results/bench/matching.json
-	$(PY) -m gslib.bench matching
+	$(PY) -m gslib.bench evaluate --json > results/bench/evaluate.json
+	@cat results/bench/matching.json results/bench/evaluate.json
 
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup

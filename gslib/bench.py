@@ -1,6 +1,7 @@
 """Benchmarks that measure gslib against a peer in the same run. Not tests: they print figures.
 
     python -m gslib.bench matching [--json] [--repeats 5] [--stats PATH]
+    python -m gslib.bench evaluate [--json] [--images 3226]
 
 ``matching``: FPN-finest anchors on a 1024 x 1024 image (262,144 anchors) and 50, 200 and 709 boxes whose
 scales and aspect ratios are drawn from WIDER FACE val's measured distribution. Ours = the two-pass matcher
@@ -9,6 +10,10 @@ scales and aspect ratios are drawn from WIDER FACE val's measured distribution. 
 median time and the peak extra memory: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the rise of
 the process's peak resident set (``VmHWM`` after ``clear_refs``), each measured in a fresh process with
 glibc's mmap threshold fixed so that freed buffers go back to the system and cannot hide a peak.
+
+``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images),
+detections for it (every face found with jitter, plus random false positives: 50 per image at least),
+writes them as an official prediction folder and times reading + the official WIDER FACE protocol.
 """
 from __future__ import annotations
 
@@ -148,6 +153,51 @@ def bench_matching(stats_path: Path, repeats: int, devices: list[torch.device], 
     return {"anchors": "FPN-finest", "image": [IMAGE, IMAGE], "threads": torch.get_num_threads(), "cases": cases}
 
 
+def fake_detections(images, rng: np.random.Generator, per_image: int = 50) -> dict[str, np.ndarray]:
+    """Detections for timing the evaluator: each face found with jitter, the rest random false positives.
+
+    images: WiderImage records -> {key: (K, 5) x y w h score}, K >= per_image.
+    """
+    preds = {}
+    for im in images:
+        hits = im.boxes + rng.normal(0, 0.05, im.boxes.shape) * im.boxes[:, 2:].repeat(2, axis=1)
+        n_false = max(per_image - len(hits), 0)
+        wh = np.exp(rng.uniform(np.log(4), np.log(200), (n_false, 1))).repeat(2, axis=1)
+        false = np.hstack([rng.uniform(0, 900, (n_false, 2)), wh])
+        boxes = np.vstack([hits, false])
+        scores = np.concatenate([rng.uniform(0.3, 1.0, len(hits)), rng.uniform(0.0, 0.8, n_false)])
+        preds[im.key] = np.hstack([boxes, scores[:, None]])
+    return preds
+
+
+def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50) -> dict:
+    """Seconds to evaluate a full-size WIDER-format val set with the official protocol (read + evaluate)."""
+    import tempfile
+
+    from gslib.data import synth
+    from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
+    from gslib.evaluate.wider import evaluate_wider
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        synth.generate(tmp / "set", synth.DEFAULT, stats_path, num_train=0, num_val=num_images,
+                       annotations_only=True, progress=False)
+        gt_dir = tmp / "set" / "eval_tools" / "ground_truth"
+        gt = read_wider_mat(gt_dir)
+        preds = fake_detections(gt.images, np.random.default_rng(0), per_image)
+        write_predictions(tmp / "pred", preds)
+        start = time.perf_counter()
+        gt = read_wider_mat(gt_dir)
+        read = read_predictions(tmp / "pred")
+        after_read = time.perf_counter()
+        results = evaluate_wider(read, gt)
+        done = time.perf_counter()
+    return {"images": len(gt.images), "faces": int(sum(len(im.boxes) for im in gt.images)),
+            "detections": int(sum(len(p) for p in preds.values())), "read_s": round(after_read - start, 3),
+            "evaluate_s": round(done - after_read, 3), "total_s": round(done - start, 3),
+            "ap": {k: round(float(v.ap), 4) for k, v in results.items()}}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gslib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,10 +207,20 @@ def main(argv=None) -> None:
     m.add_argument("--repeats", type=int, default=5)
     m.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     m.add_argument("--boxes", type=int, nargs="+", default=list(CASES), help="box counts, one case each")
+    e = sub.add_parser("evaluate", help="seconds to evaluate a full-size WIDER-format val set")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--images", type=int, default=3226, help="val images (WIDER FACE val has 3,226)")
+    e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
     if not args.stats.is_file():
         parser.error(f"{args.stats}: no such file; pass --stats PATH to wider_val_statistics.json")
+    if args.what == "evaluate":
+        result = bench_evaluate(args.stats, args.images)
+        print(json.dumps(result) if args.json else
+              f"{result['images']} images, {result['faces']} faces, {result['detections']} detections: "
+              f"read {result['read_s']} s + evaluate {result['evaluate_s']} s = {result['total_s']} s")
+        return
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     result = bench_matching(args.stats, args.repeats, devices, args.boxes)
     if args.json:

@@ -33,3 +33,13 @@ def test_matching_benchmark_prints_one_json_object():
     assert case["boxes"] == 5
     for key in ("ours_ms", "ours_peak_mb", "torchvision_ms", "torchvision_peak_mb"):
         assert case[key] >= 0
+
+
+@needs_stats
+def test_evaluate_benchmark_scores_its_fake_detections():
+    out = subprocess.run([sys.executable, "-m", "gslib.bench", "evaluate", "--json", "--images", "30"],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["images"] == 30 and result["detections"] >= 30 * 50
+    # Every face is found (with jitter) and scored above most false positives: a high but imperfect AP.
+    assert 0.3 < result["ap"]["all"] < 1.0 and result["total_s"] > 0
