@@ -70,9 +70,11 @@ __all__ = [
     "NUM_THRESHOLDS",
     "PRCurve",
     "evaluate_wider",
+    "evaluate_wider_per_image",
     "match_detections",
     "normalise_scores",
     "official_iou",
+    "per_image_counts",
     "pr_curve",
     "voc_ap",
 ]
@@ -203,6 +205,40 @@ def pr_curve(scores: np.ndarray, claimed: np.ndarray, keep: np.ndarray,
     return PRCurve(ap, precision, recall, thresholds, true_positives, proposals, num_faces)
 
 
+def _first_threshold_at_or_below(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(N,), descending (T,) -> (N,) index of the first threshold <= each value (T when none)."""
+    return len(thresholds) - np.searchsorted(thresholds[::-1], values, side="right")
+
+
+def per_image_counts(scores: np.ndarray, claimed: np.ndarray, keep: np.ndarray, det_image: np.ndarray,
+                     box_image: np.ndarray, num_images: int,
+                     num_thresholds: int = NUM_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pr_curve`'s counts split by image, for resampling images (bootstrap).
+
+    scores, claimed, keep: as in :func:`pr_curve`; det_image: (D,) image of each detection; box_image: (G,)
+    image of each box. Returns ``true_positives, proposals``: (num_images, T) int64 each, whose sums over
+    images are :func:`pr_curve`'s. Scores are normalised over the whole set, as the protocol does.
+    """
+    scores = normalise_scores(scores)
+    claimed = np.asarray(claimed, dtype=np.int64)
+    keep = np.asarray(keep, dtype=bool)
+    thresholds = 1.0 - np.arange(1, num_thresholds + 1) / num_thresholds
+    on_box = claimed >= 0
+    ignored = np.zeros(len(claimed), dtype=bool)
+    ignored[on_box] = ~keep[claimed[on_box]]
+    hit = on_box & ~ignored
+    recalled_from = np.full(len(keep), -np.inf)
+    np.maximum.at(recalled_from, claimed[hit], scores[hit])
+
+    def cumulative(images, values):
+        hist = np.zeros((num_images, num_thresholds + 1), dtype=np.int64)
+        np.add.at(hist, (images, _first_threshold_at_or_below(values, thresholds)), 1)
+        return np.cumsum(hist, axis=1)[:, :num_thresholds]
+
+    return (cumulative(np.asarray(box_image)[keep], recalled_from[keep]),
+            cumulative(np.asarray(det_image)[~ignored], scores[~ignored]))
+
+
 def _detections_per_image(preds: dict[str, np.ndarray], images: list[WiderImage]) -> list[np.ndarray | None]:
     """Align prediction arrays with the ground-truth images (None: no entry). Keys may end with .jpg."""
     index = {image.key: k for k, image in enumerate(images)}
@@ -232,6 +268,50 @@ def _detections_per_image(preds: dict[str, np.ndarray], images: list[WiderImage]
     return rows_per_image
 
 
+class _Claims:
+    """Every detection of a prediction set matched once (claims do not depend on the subset).
+
+    claimed: (D,) box index over the whole dataset or -1; scores, subdetector (NaN: none): (D,);
+    det_image: (D,) image of each detection; box_image: (G,) image of each box; offsets: (I + 1,).
+    """
+
+    def __init__(self, preds, gt, iou_threshold: float):
+        rows_per_image = _detections_per_image(preds, gt.images)
+        self.offsets = np.cumsum([0] + [len(image.boxes) for image in gt.images])
+        self.box_image = np.repeat(np.arange(len(gt.images)), np.diff(self.offsets))
+        claimed, scores, subdetector, det_image = [], [], [], []
+        for k, (image, rows) in enumerate(zip(gt.images, rows_per_image)):
+            if rows is None or len(rows) == 0:
+                continue
+            match = match_detections(rows[:, :4], image.boxes, iou_threshold)
+            claimed.append(np.where(match >= 0, match + self.offsets[k], -1))
+            scores.append(rows[:, 4])
+            subdetector.append(rows[:, 5] if rows.shape[1] == 6 else np.full(len(rows), np.nan))
+            det_image.append(np.full(len(rows), k))
+        self.claimed = np.concatenate(claimed) if claimed else np.zeros(0, dtype=np.int64)
+        self.scores = np.concatenate(scores) if scores else np.zeros(0)
+        self.subdetector = np.concatenate(subdetector) if subdetector else np.zeros(0)
+        self.det_image = np.concatenate(det_image) if det_image else np.zeros(0, dtype=np.int64)
+
+    def keep(self, index_per_image: list[np.ndarray]) -> np.ndarray:
+        keep = np.zeros(self.offsets[-1], dtype=bool)
+        for k, index in enumerate(index_per_image):
+            keep[self.offsets[k] + index] = True
+        return keep
+
+
+def _load(preds, gt):
+    if isinstance(gt, (str, os.PathLike)):
+        gt = read_wider_mat(gt)
+    if isinstance(preds, (str, os.PathLike)):
+        preds = read_predictions(Path(preds))
+    return preds, gt
+
+
+def _valid(gt) -> np.ndarray:
+    return ~np.concatenate([image.invalid for image in gt.images]) if gt.images else np.zeros(0, dtype=bool)
+
+
 def evaluate_wider(preds, gt, iou_threshold: float = IOU_THRESHOLD,
                    num_thresholds: int = NUM_THRESHOLDS) -> dict[str, PRCurve]:
     """Evaluate predictions with the official WIDER FACE protocol (see the module docstring).
@@ -243,39 +323,40 @@ def evaluate_wider(preds, gt, iou_threshold: float = IOU_THRESHOLD,
     PRCurve}``; ``{k: v.ap for k, v in result.items()}`` gives the APs. "all" and "@S" need the invalid
     labels and are left out (with a warning) when the ground truth has none.
     """
-    if isinstance(gt, (str, os.PathLike)):
-        gt = read_wider_mat(gt)
-    if isinstance(preds, (str, os.PathLike)):
-        preds = read_predictions(Path(preds))
-    rows_per_image = _detections_per_image(preds, gt.images)
-
-    # Claims depend on nothing but the detection's own box, so one matching serves every subset.
-    offsets = np.cumsum([0] + [len(image.boxes) for image in gt.images])
-    claimed, scores, subdetector = [], [], []
-    for k, (image, rows) in enumerate(zip(gt.images, rows_per_image)):
-        if rows is None or len(rows) == 0:
-            continue
-        match = match_detections(rows[:, :4], image.boxes, iou_threshold)
-        claimed.append(np.where(match >= 0, match + offsets[k], -1))
-        scores.append(rows[:, 4])
-        subdetector.append(rows[:, 5] if rows.shape[1] == 6 else np.full(len(rows), np.nan))
-    claimed = np.concatenate(claimed) if claimed else np.zeros(0, dtype=np.int64)
-    scores = np.concatenate(scores) if scores else np.zeros(0)
-    subdetector = np.concatenate(subdetector) if subdetector else np.zeros(0)
-
+    preds, gt = _load(preds, gt)
+    c = _Claims(preds, gt, iou_threshold)
     results = {}
     for subset in [s for s in SUBSETS if s in gt.subsets] + [s for s in gt.subsets if s not in SUBSETS]:
-        keep = np.zeros(offsets[-1], dtype=bool)
-        for k, index in enumerate(gt.subsets[subset]):
-            keep[offsets[k] + index] = True
-        results[subset] = pr_curve(scores, claimed, keep, num_thresholds)
+        results[subset] = pr_curve(c.scores, c.claimed, c.keep(gt.subsets[subset]), num_thresholds)
 
     if "invalid" not in gt.labels:
         warnings.warn("the ground truth has no invalid_label_list: 'all' and '@S' are not evaluated", stacklevel=2)
         return results
-    valid = ~np.concatenate([image.invalid for image in gt.images]) if gt.images else np.zeros(0, dtype=bool)
-    results["all"] = pr_curve(scores, claimed, valid, num_thresholds)
-    for s in np.unique(subdetector[~np.isnan(subdetector)]):
-        rows = subdetector == s
-        results[f"@{s:g}"] = pr_curve(scores[rows], claimed[rows], valid, num_thresholds)
+    valid = _valid(gt)
+    results["all"] = pr_curve(c.scores, c.claimed, valid, num_thresholds)
+    for s in np.unique(c.subdetector[~np.isnan(c.subdetector)]):
+        rows = c.subdetector == s
+        results[f"@{s:g}"] = pr_curve(c.scores[rows], c.claimed[rows], valid, num_thresholds)
     return results
+
+
+def evaluate_wider_per_image(preds, gt, subset: str = "all", iou_threshold: float = IOU_THRESHOLD,
+                             num_thresholds: int = NUM_THRESHOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One subset's counts per image, for the paired bootstrap over images (:mod:`gslib.stats`).
+
+    subset: "easy" / "medium" / "hard" / "all" / "@S". Returns ``true_positives (I, T)``,
+    ``proposals (I, T)`` and ``faces (I,)``; summed over images they give :func:`evaluate_wider`'s curve.
+    """
+    preds, gt = _load(preds, gt)
+    c = _Claims(preds, gt, iou_threshold)
+    rows = np.ones(len(c.scores), dtype=bool)
+    if subset in gt.subsets:
+        keep = c.keep(gt.subsets[subset])
+    else:
+        keep = _valid(gt)
+        if subset.startswith("@"):
+            rows = c.subdetector == float(subset[1:])
+    tp, proposals = per_image_counts(c.scores[rows], c.claimed[rows], keep, c.det_image[rows], c.box_image,
+                                     len(gt.images), num_thresholds)
+    faces = np.bincount(c.box_image[keep], minlength=len(gt.images))
+    return tp, proposals, faces
