@@ -33,9 +33,9 @@ def ap_from_counts(true_positives: np.ndarray, proposals: np.ndarray, faces) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = tp / proposals
         recall = tp / faces
-    shape = tp.shape[:-1]
-    mrec = np.concatenate([np.zeros(shape + (1,)), recall, np.ones(shape + (1,))], axis=-1)
-    mpre = np.concatenate([np.zeros(shape + (1,)), precision, np.zeros(shape + (1,))], axis=-1)
+    edge = (*tp.shape[:-1], 1)
+    mrec = np.concatenate([np.zeros(edge), recall, np.ones(edge)], axis=-1)
+    mpre = np.concatenate([np.zeros(edge), precision, np.zeros(edge)], axis=-1)
     # Precision envelope from the right, skipping NaN (0/0 where nothing is kept), as MATLAB's max does.
     mpre = np.fmax.accumulate(mpre[..., ::-1], axis=-1)[..., ::-1]
     return np.sum((mrec[..., 1:] - mrec[..., :-1]) * mpre[..., 1:], axis=-1)
