@@ -1,0 +1,84 @@
+"""Inference: pyramid selection, decoding back to the original image, the two NMS outcomes, file rows."""
+import numpy as np
+import torch
+from PIL import Image
+
+from gslib.anchors import fpn_finest
+from gslib.inference import Detections, detect, predict_folder, pyramid_scales, to_wider_rows
+from gslib.model import Detector
+
+
+def test_pyramid_scales_respect_the_side_limit():
+    assert pyramid_scales(1024, 768, max_side=3000) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert pyramid_scales(1024, 768, max_side=1100) == [0.25, 0.5, 0.75, 1.0]
+    assert pyramid_scales(9000, 100, max_side=1000) == [0.25]  # the smallest scale is always kept
+
+
+class OneAnchorDetector(torch.nn.Module):
+    """Scores one chosen anchor (by its box in resized pixels) high and everything else low, no deltas."""
+
+    def __init__(self, target_scale: int):
+        super().__init__()
+        self.layout = fpn_finest()
+        self.target_scale = target_scale
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        h, w = images.shape[-2:]
+        anchors, groups = self.layout.anchors(h, w)
+        centre = (anchors[:, :2] + anchors[:, 2:]) / 2
+        hit = (groups == self.layout.group_scales.index(self.target_scale)) & (centre - 18).abs().max(1).values.lt(1)
+        logits = torch.zeros(1, len(anchors), 2)
+        logits[0, :, 0] = 3.0  # background: face probability 0.05
+        logits[0, hit, 1] = 8.0
+        return logits, torch.zeros(1, len(anchors), 4)
+
+
+def test_boxes_return_to_original_pixels_across_scales_and_flip():
+    image = Image.new("RGB", (64, 48))
+    final, by_scale = detect(OneAnchorDetector(32), image, scales=(1.0, 2.0), flip=True, min_score=0.5)
+    # At scale 1 the anchor is centred on (18, 18), 32 px wide; at scale 2 the same anchor in resized pixels
+    # is (9, 9) with side 16 in the original; flipped copies mirror back onto the same boxes.
+    got = {tuple(round(v, 3) for v in b) for b in final.boxes.tolist()}
+    assert (2.0, 2.0, 34.0, 34.0) in got and (1.0, 1.0, 17.0, 17.0) in got
+    assert set(final.scales.tolist()) == {32}
+    assert len(by_scale.boxes) >= len(final.boxes)
+
+
+def test_final_nms_crosses_sub_detectors_but_by_scale_does_not():
+    class Two(OneAnchorDetector):
+        def forward(self, images):
+            h, w = images.shape[-2:]
+            anchors, groups = self.layout.anchors(h, w)
+            centre = (anchors[:, :2] + anchors[:, 2:]) / 2
+            at = (centre - 18).abs().max(1).values.lt(1)
+            logits = torch.zeros(1, len(anchors), 2)
+            logits[0, :, 0] = 3.0
+            logits[0, at & (groups == 1), 1] = 8.0  # scale 32 anchor, box (2, 2, 34, 34)
+            logits[0, at & (groups == 0), 1] = 7.0  # scale 16 anchor (10, 10, 26, 26), grown below
+            deltas = torch.zeros(1, len(anchors), 4)
+            deltas[0, at & (groups == 0), 2:] = float(np.log(2.0))  # grow it onto the scale-32 box
+            return logits, deltas
+
+    final, by_scale = detect(Two(32), Image.new("RGB", (64, 64)), scales=(1.0,), min_score=0.5)
+    assert final.scales.tolist() == [32]                # the scale-16 copy is suppressed
+    assert sorted(by_scale.scales.tolist()) == [16, 32]  # each sub-detector keeps its own
+
+
+def test_rows_and_folders_with_a_real_detector(tmp_path):
+    torch.manual_seed(0)
+    detector = Detector(fpn_finest(), "resnet10", width_divisor=8, channels=16, head_channels=16).eval()
+    rows = to_wider_rows(Detections(torch.tensor([[1.0, 2.0, 11.0, 22.0]]), torch.tensor([0.5]), torch.tensor([64])))
+    assert rows.tolist() == [[1.0, 2.0, 10.0, 20.0, 0.5, 64.0]]
+    root = tmp_path / "images"
+    (root / "0--E").mkdir(parents=True)
+    Image.new("RGB", (40, 30), (120, 80, 60)).save(root / "0--E" / "a.jpg")
+    final, by_scale = predict_folder(detector, root, ["0--E/a.jpg"], tmp_path / "pred", scales=(0.5, 1.0),
+                                     min_score=0.0, max_detections=20)
+    from gslib.data.wider import read_predictions
+    preds = read_predictions(final)
+    (key,) = preds
+    assert key == "0--E/a" and preds[key].shape[1] == 6 and 0 < len(preds[key]) <= 20
+    assert set(preds[key][:, 5]) <= {16.0, 32.0, 64.0, 128.0}
+    assert (preds[key][:, 0] >= 0).all() and (preds[key][:, 0] + preds[key][:, 2] <= 40 + 1e-3).all()
+    assert read_predictions(by_scale)[key].shape[1] == 6
