@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gslib import anchors as layouts
 from gslib.augment import JITTER_SCALES, draw_jitter, jitter_boxes
+from gslib.datasets import read_records
 from gslib.matcher import TwoPassMatcher
 from gslib.sampling import Samples, group_sample, random_sample
 
@@ -38,14 +39,6 @@ class AnnotatedImage(NamedTuple):
     height: int
     boxes: torch.Tensor
     ignore: torch.Tensor
-
-
-def _from_xywh(name: str, width: int, height: int, xywh: np.ndarray, ignore: np.ndarray) -> AnnotatedImage:
-    xywh = torch.as_tensor(np.asarray(xywh, dtype=np.float32).reshape(-1, 4))
-    boxes = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
-    # Degenerate boxes (the official files hold a few of width <= 0) can match nothing: flag them ignore.
-    bad = (xywh[:, 2] <= 0) | (xywh[:, 3] <= 0)
-    return AnnotatedImage(name, int(width), int(height), boxes, torch.as_tensor(np.asarray(ignore, bool)) | bad)
 
 
 def read_sizes(path) -> dict[str, tuple[int, int]]:
@@ -61,32 +54,23 @@ def read_sizes(path) -> dict[str, tuple[int, int]]:
 def load_annotations(path, sizes: dict[str, tuple[int, int]] | None = None) -> list[AnnotatedImage]:
     """Boxes and image sizes of a training set.
 
-    path: a WIDER FACE annotation file (``*_bbx_gt.txt`` or ``wider_face_*.mat``) or a COCO JSON.
+    path: a WIDER FACE annotation file (``*_bbx_gt.txt`` or ``wider_face_*.mat``) or a COCO JSON, read by
+        :func:`gslib.datasets.read_records` (WIDER's "invalid" and COCO's ``iscrowd`` become ignore).
     sizes: {image name: (width, height)}, needed for WIDER FACE files (COCO JSON carries its own); an
-        image without a size is an error naming it. WIDER's "invalid" and COCO's ``iscrowd`` become ignore.
+        image without a size is an error naming it.
     """
     path = Path(path)
-    if path.suffix == ".json":
+    if sizes is None and path.suffix == ".json":
         from gslib.data.coco import load_coco
 
-        coco = load_coco(path)
-        out = []
-        for img in coco.dataset["images"]:
-            anns = coco.imgToAnns.get(img["id"], [])
-            xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-            crowd = np.array([a.get("iscrowd", 0) for a in anns], dtype=bool)
-            out.append(_from_xywh(img["file_name"], img["width"], img["height"], xywh, crowd))
-        return out
-    from gslib.data.wider import read_wider_mat, read_wider_txt
-
-    images = read_wider_mat(path, subsets=()).images if path.suffix == ".mat" else read_wider_txt(path)
+        sizes = {im["file_name"]: (im["width"], im["height"]) for im in load_coco(path).dataset["images"]}
     if sizes is None:
         raise ValueError(f"{path}: WIDER FACE annotations carry no image sizes; pass sizes (e.g. --sizes CSV)")
     out = []
-    for im in images:
-        if im.name not in sizes:
-            raise KeyError(f"{path}: no size for image {im.name!r}")
-        out.append(_from_xywh(im.name, *sizes[im.name], im.boxes, im.invalid))
+    for r in read_records(path):
+        if r.name not in sizes:
+            raise KeyError(f"{path}: no size for image {r.name!r}")
+        out.append(AnnotatedImage(r.name, *sizes[r.name], r.boxes, r.ignore))
     return out
 
 

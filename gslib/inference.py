@@ -91,7 +91,8 @@ def to_wider_rows(dets: Detections) -> np.ndarray:
                             dets.scales.double().numpy()])
 
 
-def predict_folder(detector, images_root, names, out_dir, **detect_args) -> tuple[Path, Path]:
+def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
+                   **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths."""
     from tqdm.auto import tqdm
@@ -99,7 +100,7 @@ def predict_folder(detector, images_root, names, out_dir, **detect_args) -> tupl
     from gslib.data.wider import image_key, write_predictions
 
     final, by_scale = {}, {}
-    for name in tqdm(names, desc="detect", mininterval=2):
+    for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
         with Image.open(Path(images_root) / name) as im:
             f, s = detect(detector, im.convert("RGB"), **detect_args)
         final[image_key(name)], by_scale[image_key(name)] = to_wider_rows(f), to_wider_rows(s)

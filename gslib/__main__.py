@@ -1,0 +1,64 @@
+"""``python -m gslib``: train a named experiment, or count a detector's FLOPs.
+
+    python -m gslib train --experiment FPN-finest --profile smoke [--seed 1]
+    torchrun --nproc-per-node 8 -m gslib train --experiment FPN-finest-sampling --profile paper
+    python -m gslib flops --backbone resnet50 --detector FPN --size 1024      (see ``flops --help``)
+
+``train`` prints the run directory (results/runs/<name>-<hash>/); a complete run is reused, an interrupted
+one resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+
+def train_main(argv: list[str]) -> int:
+    from gslib.experiments import PROFILES, TABLE3, experiment, get_run
+
+    parser = argparse.ArgumentParser(prog="python -m gslib train", description="Train one experiment "
+                                     "(or reuse its complete run).")
+    parser.add_argument("--experiment", required=True,
+                        help=f"{', '.join(TABLE3)}, or FPN-single-P<k>-s<stride> (e.g. FPN-single-P3-s8)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", help="override the profile's data root (e.g. where WIDER FACE lives)")
+    parser.add_argument("--pretrained", help="path of a torchvision ImageNet state_dict for the trunk")
+    parser.add_argument("--runs", help="folder of run directories (default: the profile's results/runs)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = experiment(args.experiment, seed=args.seed)
+    except (KeyError, ValueError) as err:
+        parser.error(str(err))
+    profile = PROFILES[args.profile]
+    if args.data:
+        profile = dataclasses.replace(profile, data_root=args.data, synth_profile=None)
+    if args.pretrained:
+        profile = dataclasses.replace(profile, pretrained=args.pretrained)
+    run = get_run(config, profile, progress=not args.no_progress, runs=args.runs)
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(run)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": "train a named experiment", "flops": "FLOPs and parameters of a detector"}
+    if not argv or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        print("commands: " + "; ".join(f"{k}: {v}" for k, v in commands.items()), file=sys.stderr)
+        return 2
+    if argv[0] == "train":
+        return train_main(argv[1:])
+    from gslib.flops import main as flops_main  # written alongside; imported only when asked for
+
+    flops_main(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""Experiment configs, the three profiles' training settings, and run directories.
+
+An :class:`Experiment` names one trained detector of the paper (Table 3's rows, FPN-single on any map at
+any stride, and the sampler / loss variants of Tables 8 and 9): its anchor layout, head, sampler and
+losses. A :class:`Profile` holds everything that is the same for every detector of a study size: data,
+trunk, optimisation, augmentation, matching thresholds and test-time settings. Both are frozen
+dataclasses of plain fields; the strings (``sampler="GS"``, ``layout="fpn_finest"``) are read at one
+place each, :func:`gslib.train.draw_samples` and :func:`build_layout`, which call gslib's functions
+directly.
+
+A run is ``(experiment, profile)``; its directory ``<results>/runs/<name>-<hash>/`` (``results/`` for the
+default and paper profiles, ``results/smoke/`` for smoke, see :func:`gslib.paths.results_dir`) holds
+``config.json``, ``metrics.json`` and ``checkpoint.pt``. The hash is the SHA-256 of the canonical JSON of
+both configs, so it is the same in every process and changes with any field.
+
+    config = experiment("FPN-finest-sampling", seed=1)
+    run = get_run(config, PROFILES["default"])      # trains (or resumes) only when not already complete
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gslib import anchors
+from gslib.augment import JITTER_SCALES
+from gslib.paths import REPO, results_dir
+
+# ----------------------------------------------------------------------------------------------------
+# Experiments
+# ----------------------------------------------------------------------------------------------------
+
+SAMPLERS = ("RS", "GS", "OHEM", "WRS", "Focal*", "GS+OHEM", "GS+WRS", "GS+Focal*")
+REG_LOSSES = ("ls_iou", "neg_ln_iou", "smooth_l1")
+LAYOUTS = ("rpn", "fpn", "fpn_finest", "fpn_finest_stride", "fpn_single")
+
+# N of each sampler (what ``Experiment.num_samples`` means is in its docstring). RS and GS draw the same
+# total on WIDER's 4 scales (1024 = 4 x 256), as in the Fig. 2 analysis; OHEM keeps B = 1024 (Sec. 6.2);
+# GS+Focal* first draws 2,048 per group at random (Sec. 4.3).
+DEFAULT_NUM_SAMPLES = {"RS": 1024, "GS": 256, "OHEM": 1024, "WRS": 1024, "Focal*": 0, "GS+OHEM": 256,
+                       "GS+WRS": 256, "GS+Focal*": 2048}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One detector and how it is trained.
+
+    name: the paper's name (``"FPN-finest-sampling"``); the run directory starts with it.
+    layout: one of :data:`LAYOUTS`, built by :func:`build_layout`; ``feature`` and ``stride`` are read
+        for ``fpn_single`` only (``"P3"``, 8). ``scales``/``ratios``: anchor scales and ratios (WIDER's).
+    top_down: the FPN top-down pathway (False for RPN, whose anchors sit on C4).
+    dilated_head: the head of Fig. 5 (FPN-finest-DC).
+    sampler: one of :data:`SAMPLERS`. num_samples: RS/WRS: anchors per image; GS, GS+WRS, GS+OHEM: per
+        scale group; OHEM: B, the anchors of highest loss per image; GS+Focal*: anchors drawn at random
+        per group before the focal weights; Focal*: unused (every labelled anchor).
+    positive_fraction: the 1:3 positive:negative ratio of Sec. 4.2 (0.25).
+    focal_alpha, focal_gamma: Focal* (Sec. 6.2, as in RetinaNet: 0.25, 2).
+    reg_loss: one of :data:`REG_LOSSES`, eq. 5's LS-IoU by default (Table 8 compares the others).
+    eta: eq. 2's regression weight (Sec. 4.2: 1).
+    seed: weights' initialisation, data order, augmentation and sampling draws.
+    """
+
+    name: str
+    layout: str
+    feature: str = ""
+    stride: int = 0
+    scales: tuple[int, ...] = anchors.WIDER_SCALES
+    ratios: tuple[float, ...] = anchors.WIDER_RATIOS
+    top_down: bool = True
+    dilated_head: bool = False
+    sampler: str = "RS"
+    num_samples: int = DEFAULT_NUM_SAMPLES["RS"]
+    positive_fraction: float = 0.25
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    reg_loss: str = "ls_iou"
+    eta: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"{self.name}: unknown layout {self.layout!r}; one of {LAYOUTS}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"{self.name}: unknown sampler {self.sampler!r}; one of {SAMPLERS}")
+        if self.reg_loss not in REG_LOSSES:
+            raise ValueError(f"{self.name}: unknown regression loss {self.reg_loss!r}; one of {REG_LOSSES}")
+
+    def hash(self) -> str:
+        return digest(self)
+
+
+def build_layout(config: Experiment) -> anchors.AnchorLayout:
+    """The anchors of ``config`` (Fig. 1), from :mod:`gslib.anchors`."""
+    s, r = config.scales, config.ratios
+    if config.layout == "rpn":
+        return anchors.rpn(s, r)
+    if config.layout == "fpn":
+        return anchors.fpn(s, r)
+    if config.layout == "fpn_finest":
+        return anchors.fpn_finest(s, r)
+    if config.layout == "fpn_finest_stride":
+        return anchors.fpn_finest_stride(s, r)
+    return anchors.fpn_single(config.feature, config.stride, s, r)
+
+
+def _make(name, layout, sampler="RS", **fields) -> Experiment:
+    return Experiment(name=name, layout=layout, sampler=sampler, num_samples=DEFAULT_NUM_SAMPLES[sampler],
+                      **fields)
+
+
+# Every detector of Table 3 (WIDER FACE), in the table's order.
+TABLE3 = {
+    "RPN": _make("RPN", "rpn", top_down=False),
+    "FPN-finest": _make("FPN-finest", "fpn_finest"),
+    "FPN-finest-DC": _make("FPN-finest-DC", "fpn_finest", dilated_head=True),
+    "FPN": _make("FPN", "fpn"),
+    "FPN-finest-stride": _make("FPN-finest-stride", "fpn_finest_stride"),
+    "FPN-finest-sampling": _make("FPN-finest-sampling", "fpn_finest", "GS"),
+    "FPN-finest-stride-sampling": _make("FPN-finest-stride-sampling", "fpn_finest_stride", "GS"),
+    "FPN-finest-DC-sampling": _make("FPN-finest-DC-sampling", "fpn_finest", "GS", dilated_head=True),
+    "FPN-finest-DC-WRS": _make("FPN-finest-DC-WRS", "fpn_finest", "GS+WRS", dilated_head=True),
+}
+
+
+def fpn_single(feature: str, stride: int, sampler: str = "RS", **fields) -> Experiment:
+    """FPN-single (Tables 1, 2, 5): all scales on ``feature`` (P2..P5) at anchor ``stride``."""
+    anchors.fpn_single(feature, stride)  # fails early on a stride the map cannot give
+    suffix = "" if sampler == "RS" else f"-{sampler}"
+    return _make(f"FPN-single-{feature}-s{stride}{suffix}", "fpn_single", sampler, feature=feature,
+                 stride=stride, **fields)
+
+
+def experiment(name: str, **changes) -> Experiment:
+    """A Table 3 detector by name, or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g. ``seed=1``,
+    or ``sampler="OHEM", num_samples=1024`` for Table 9; give ``name`` too when the change is a variant)."""
+    if name in TABLE3:
+        return dataclasses.replace(TABLE3[name], **changes)
+    if name.startswith("FPN-single-"):
+        feature, stride = name.removeprefix("FPN-single-").split("-s")
+        return dataclasses.replace(fpn_single(feature, int(stride)), **changes)
+    raise KeyError(f"unknown experiment {name!r}; known: {', '.join(TABLE3)}, FPN-single-P<k>-s<stride>")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Profiles
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings shared by every run of one study size. Fields the paper states name their section.
+
+    Paths are relative to the repository unless absolute. Epochs may be fractional (the default and
+    smoke profiles run less than one epoch); learning-rate steps are in epochs and become iterations
+    with ``iterations_per_epoch = len(train set) // images_per_batch``.
+    """
+
+    name: str
+    # -- data
+    data_root: str                          # folder holding the images and annotations below
+    train_images: str                       # images root, below data_root
+    train_annotations: str                  # WIDER ``*_bbx_gt.txt`` or COCO JSON, below data_root
+    synth_profile: str | None = None        # "smoke"/"default": generate the embedded benchmark if missing
+    max_train_images: int | None = None     # use only the first N training images
+    # -- model
+    backbone: str = "resnet50"              # Sec. 5: ResNet-50
+    width_divisor: int = 1                  # every trunk width divided by it (1: torchvision's ResNet)
+    pretrained: str | None = None           # Sec. 5: ImageNet weights, a path to a torchvision state_dict
+    frozen_bn: bool = False                 # FrozenBatchNorm2d in the trunk (not stated in the paper)
+    channels: int = 256                     # c, the width of the maps (FPN [33]: 256)
+    head_channels: int = 256                # c', the width of the head's 3x3 (Faster R-CNN's RPN: 256)
+    # -- optimisation, Sec. 5 (WIDER FACE)
+    epochs: float = 100                     # Sec. 5: 100 epochs
+    images_per_batch: int = 8               # Sec. 5: 8 GPUs x 1 image, synchronised SGD (the global batch)
+    lr: float = 0.01                        # Sec. 5: initial learning rate 0.01
+    lr_steps: tuple[float, ...] = (60, 80)  # Sec. 5: x0.1 at the 60th and 80th epoch
+    lr_gamma: float = 0.1                   # Sec. 5
+    momentum: float = 0.9                   # Sec. 5
+    weight_decay: float = 5e-5              # Sec. 5
+    warmup_iterations: int = 0              # not stated in the paper
+    warmup_factor: float = 0.001            # lr factor at iteration 0 of the warm-up
+    # -- augmentation, Sec. 5
+    jitter_scales: tuple[float, ...] = JITTER_SCALES  # Sec. 5: scale jitter 0.25 n, n in [1, 8]
+    max_side: int = 1200                    # Sec. 5: random crop, no side above 1,200 px
+    flip: bool = True                       # Sec. 5: random horizontal flip
+    # -- matching, Sec. 5
+    rpn_pos_thresh: float = 0.6             # Sec. 5: lambda1 = 0.6 (RPN)
+    rpn_neg_thresh: float = 0.4             # Sec. 5: lambda2 = 0.4 (RPN)
+    rcnn_pos_thresh: float = 0.6            # Sec. 5: lambda1 = 0.6 (Fast R-CNN)
+    rcnn_neg_thresh: float = 0.5            # Sec. 5: lambda2 = 0.5 (Fast R-CNN)
+    # -- inference, Sec. 5
+    test_scales: tuple[float, ...] = JITTER_SCALES  # Sec. 5: image pyramid of the jitter scales
+    test_max_side: int = 3000               # Sec. 5: no test image side above 3,000 px
+    pre_nms_top_n: int = 50_000             # Sec. 5: 50k proposals before NMS
+    nms_thresh: float = 0.5                 # Sec. 5: NMS 0.5 across the pyramid
+    # -- engine
+    checkpoint_every: int = 1000            # iterations between checkpoints (and one at the end)
+    precision: str = "auto"                 # "auto": bf16 autocast on CUDA (fp16 without bf16), fp32 on CPU
+    num_workers: int = 0                    # DataLoader workers (0: the data is read in the training process)
+    deterministic: bool = True              # torch.use_deterministic_algorithms
+    cpu_threads: int | None = None          # torch.set_num_threads on the CPU (None: torch's default)
+
+    def hash(self) -> str:
+        return digest(self)
+
+    def path(self, relative: str) -> Path:
+        return (REPO / self.data_root / relative) if not Path(self.data_root).is_absolute() else \
+            Path(self.data_root) / relative
+
+
+SMOKE = Profile(
+    name="smoke",
+    data_root="data/synthwider-smoke", train_images="WIDER_train/images",
+    train_annotations="wider_face_split/wider_face_train_bbx_gt.txt", synth_profile="smoke",
+    backbone="resnet10", width_divisor=8, channels=16, head_channels=16,
+    epochs=0.5, images_per_batch=2, lr=0.01, lr_steps=(0.4,), warmup_iterations=2,
+    # The smoke benchmark is 256 px wide (faces 1/4 of WIDER's): jitter / 0.25, crops of 192 px.
+    jitter_scales=tuple(s * 4 for s in JITTER_SCALES), max_side=192,
+    test_scales=(2.0, 4.0), test_max_side=512, pre_nms_top_n=2000,
+    checkpoint_every=3, cpu_threads=1,  # tiny convolutions: a second thread only adds synchronisation
+)
+
+# The embedded benchmark (512 px wide, faces half WIDER's size) on a 2-core CPU, trained from scratch
+# (no weights can be downloaded). Measured on this machine (AMD EPYC, 2 cores, idle), FPN-finest, ms per
+# iteration including data, matching, sampling and the update; crop limit 320, 2 images, 1 thread:
+#   ResNet-18 c=64: 710 | ResNet-18/2 c=64: 247 (crop 256: 166, 384: 371; 1 image: 150, 4: 551)
+#   ResNet-10/2 c=64: 190 | ResNet-18/4 c=32: 101-119 | ResNet-10/4 c=32: 83-93 (2 threads: 57;
+#   crop 256: 54, 384: 135; 4 images: 165).
+# Chosen: ResNet-10/4, c = c' = 32, crops <= 320, 2 images, 3 epochs = 2,250 iterations: ~2.1 min at
+# 2 threads (57 ms/it), ~3.5 min at 1 thread (two runs side by side take no longer), i.e. ~30 runs in
+# about an hour. lr 0.005: at 0.01 and 0.02 the head's ReLUs died (constant scores) within 2,000
+# iterations. Accuracy is low at this budget: FPN-finest-sampling reached easy/medium/hard AP 0.12 /
+# 0.06 / 0.03 after 3 epochs and 0.25 / 0.15 / 0.07 after 7 (FPN-finest: 0.16 / 0.08 / 0.04), on 100 val
+# images with a rough 3-scale test.
+DEFAULT = Profile(
+    name="default",
+    data_root="data/synthwider", train_images="WIDER_train/images",
+    train_annotations="wider_face_split/wider_face_train_bbx_gt.txt", synth_profile="default",
+    backbone="resnet10", width_divisor=4, channels=32, head_channels=32,
+    epochs=3.0, images_per_batch=2, lr=0.005, lr_steps=(2.25,), warmup_iterations=100,
+    # Sec. 5's jitter carried over (gslib.data.synth.Profile.training_jitter): faces meet the anchors at the
+    # sizes they do in the paper's training. Crops of 320 px instead of its 1200 * 0.5 = 600, for speed.
+    jitter_scales=tuple(s * 2 for s in JITTER_SCALES), max_side=320,
+    test_scales=tuple(s * 2 for s in JITTER_SCALES), test_max_side=1500, pre_nms_top_n=50_000,
+    checkpoint_every=250,
+    # 2 threads on an idle machine; when other processes hold a core, 1 thread is faster (a busy core
+    # stalls the second thread at every operator: 248 -> 613 ms/it measured).
+    cpu_threads=2,
+)
+
+# Sec. 5 for WIDER FACE; the defaults of Profile are the paper's. 100 epochs of 12,880 images at 8 per
+# iteration: 161,000 iterations. The ImageNet weights are the user's file (``--pretrained PATH``).
+PAPER = Profile(
+    name="paper",
+    data_root="data/widerface", train_images="WIDER_train/images",
+    train_annotations="wider_face_split/wider_face_train_bbx_gt.txt",
+    # Not stated: at 1 image per GPU, BatchNorm has no batch to normalise over, so the pre-trained
+    # statistics are kept, as torchvision's and detectron2's detectors do when fine-tuning.
+    frozen_bn=True,
+)
+
+PROFILES = {"smoke": SMOKE, "default": DEFAULT, "paper": PAPER}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hashes, config files and run directories
+# ----------------------------------------------------------------------------------------------------
+
+
+def canonical_json(obj) -> str:
+    """Sorted keys, no spaces, floats by repr: the same text in every process and Python version."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest(*objs, length: int = 12) -> str:
+    """First ``length`` hex digits of the SHA-256 of the objects' canonical JSON (never Python's hash())."""
+    text = canonical_json([json.loads(canonical_json(o)) for o in objs])
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def from_dict(cls, d: dict):
+    """Inverse of ``dataclasses.asdict`` for our flat configs: JSON lists become tuples again."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def run_dir(config: Experiment, profile: Profile, runs: str | os.PathLike | None = None) -> Path:
+    """``<runs>/<name>-<hash of experiment and profile>``; ``runs`` defaults to
+    ``results_dir(profile.name) / "runs"``."""
+    runs = Path(runs) if runs is not None else results_dir(profile.name) / "runs"
+    return runs / f"{config.name}-{digest(config, profile)}"
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write to ``path.tmp`` then rename: a reader (or a killed run) never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_config(directory: Path, config: Experiment, profile: Profile) -> None:
+    text = json.dumps({"experiment": dataclasses.asdict(config), "profile": dataclasses.asdict(profile),
+                       "hash": digest(config, profile)}, indent=1, sort_keys=True)
+    write_atomic(Path(directory) / "config.json", text + "\n")
+
+
+def read_config(directory) -> tuple[Experiment, Profile]:
+    d = json.loads((Path(directory) / "config.json").read_text())
+    return from_dict(Experiment, d["experiment"]), from_dict(Profile, d["profile"])
+
+
+def is_complete(directory) -> bool:
+    """A run is complete when its metrics.json exists (written last, atomically)."""
+    return (Path(directory) / "metrics.json").is_file()
+
+
+def get_run(config: Experiment, profile: Profile, progress: bool = True,
+            runs: str | os.PathLike | None = None) -> Path:
+    """The run directory of ``(config, profile)`` (:func:`run_dir`): returned at once when complete,
+    otherwise trained first (resuming from its checkpoint when there is one). Under ``torchrun`` every
+    process calls it."""
+    directory = run_dir(config, profile, runs)
+    if not is_complete(directory):
+        from gslib.train import train
+
+        train(config, profile, directory, progress=progress)
+    return directory
+
+
+def iterations_per_epoch(num_images: int, profile: Profile) -> int:
+    """Full global batches in one pass over the training set (the last partial batch is dropped)."""
+    return max(1, num_images // profile.images_per_batch)
+
+
+def total_iterations(num_images: int, profile: Profile) -> int:
+    return max(1, math.ceil(profile.epochs * iterations_per_epoch(num_images, profile)))
+
+
+def build_detector(config: Experiment, profile: Profile):
+    """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`): the one place a config becomes
+    a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's."""
+    from gslib.model import Detector
+
+    return Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
+                    dilated_head=config.dilated_head, channels=profile.channels,
+                    head_channels=profile.head_channels, width_divisor=profile.width_divisor,
+                    pretrained=profile.pretrained, frozen_bn=profile.frozen_bn)

@@ -1,0 +1,448 @@
+"""The training engine: two-pass matching, the configured sampler and eq. 2 per image; SGD with step
+decays; checkpoints that resume bit-identically; DistributedDataParallel under ``torchrun``.
+
+One iteration, for each image ``i`` of the batch (:func:`image_loss`):
+
+1. anchors of the padded batch size (cached per size), in *group-major* order -- every scale group row
+   by row -- which lets the matcher skip far more anchor-box pairs than the head's order; the head's
+   outputs are permuted the same way (one ``index_select``);
+2. anchors whose centre lies in the padding (outside image ``i``'s true size) are ignored (-1): no face
+   can be there and their receptive field is mostly padding; the others are labelled by the two-pass
+   matcher (Sec. 4.1, lambda 0.6 / 0.4);
+3. the sampler of the config draws the training anchors (:func:`draw_samples`, which calls
+   :mod:`gslib.sampling` directly), from a generator seeded by ``(seed, epoch, image index)``;
+4. eq. 2 (:func:`gslib.losses.detection_loss`): per group ``L_cls / (|P_s| + |N_s|) + eta L_reg / |P_s|``
+   for GS variants, one group for RS, OHEM, WRS and Focal*.
+
+Across images: the batch loss is the **mean** of the images' eq. 2 losses over the global batch. With
+DDP each process takes the mean over its own images and DDP averages the gradients, which gives the same
+mean; this is also the paper's synchronised SGD over 8 GPUs x 1 image.
+
+Resuming: the checkpoint holds model, optimizer, scheduler, GradScaler, iteration, the loss history and
+every RNG state (torch, CUDA, Python, NumPy); the data order, augmentation and sampling draws are pure
+functions of ``(seed, epoch, index)`` (:mod:`gslib.datasets`), so a run resumed from iteration ``k`` reads
+and draws exactly what the uninterrupted run did after ``k``. On the CPU the result is bit-identical.
+
+A non-finite loss stops the run with :class:`NonFiniteLossError` naming the iteration, before the
+optimizer steps; the last good checkpoint stays on disk.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from gslib.datasets import SAMPLE_STREAM, Batch, TrainingBatches, WiderDataset, item_seed, pad_collate
+from gslib.experiments import (
+    Experiment,
+    Profile,
+    build_detector,
+    digest,
+    iterations_per_epoch,
+    total_iterations,
+    write_atomic,
+    write_config,
+)
+from gslib.losses import detection_loss, focal_star_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1_loss, softmax_ce
+from gslib.matcher import TwoPassMatcher
+from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, wrs_sample
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; the run stopped before the optimizer step."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sampling and the loss of one image
+# ----------------------------------------------------------------------------------------------------
+
+
+def draw_samples(config: Experiment, labels: torch.Tensor, groups: torch.Tensor, num_groups: int,
+                 logits: torch.Tensor, generator: torch.Generator) -> Samples:
+    """The training anchors of one image by ``config.sampler``.
+
+    labels: (A,) in {1, 0, -1}; groups: (A,) int64 scale group; logits: (A, 2) (the hard-mining samplers
+    rank by their detached classification loss).
+    """
+    s, n, frac = config.sampler, config.num_samples, config.positive_fraction
+    if s == "RS":
+        return random_sample(labels, n, frac, generator=generator)
+    if s == "GS":
+        return group_sample(labels, groups, num_groups, n, frac, generator=generator)
+    if s in ("Focal*", "GS+Focal*"):
+        if s == "GS+Focal*":  # Sec. 4.3: draw per group at random first, then weight by focal loss
+            return group_sample(labels, groups, num_groups, n, frac, generator=generator)
+        return Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
+    losses = F.cross_entropy(logits.detach().float(), (labels == 1).long(), reduction="none")
+    if s == "OHEM":
+        return ohem_sample(labels, losses, n)
+    if s == "GS+OHEM":
+        return ohem_sample(labels, losses, n, groups, num_groups, frac)
+    if s == "WRS":
+        return wrs_sample(labels, losses, n, frac, generator=generator)
+    if s == "GS+WRS":
+        return wrs_sample(labels, losses, n, frac, groups, num_groups, generator=generator)
+    raise ValueError(f"unknown sampler {s!r}")
+
+
+def classification_loss(config: Experiment):
+    """Softmax CE (Sec. 5), or Focal* (Sec. 6.2) for the Focal* samplers."""
+    if "Focal*" not in config.sampler:
+        return softmax_ce
+
+    def focal(logits, labels):
+        return focal_star_loss(logits, labels, config.focal_alpha, config.focal_gamma)
+    return focal
+
+
+def regression_loss(config: Experiment):
+    """LS-IoU (eq. 5), -ln IoU (UnitBox) or smooth-L1 (Table 8)."""
+    if config.reg_loss == "ls_iou":
+        return ls_iou_loss
+    if config.reg_loss == "neg_ln_iou":
+        return neg_ln_iou_loss
+    return smooth_l1_loss
+
+
+def image_loss(config: Experiment, matcher: TwoPassMatcher, logits: torch.Tensor, deltas: torch.Tensor,
+               anchors: torch.Tensor, groups: torch.Tensor, num_groups: int, boxes: torch.Tensor,
+               ignore: torch.Tensor, size: tuple[int, int], generator: torch.Generator):
+    """Eq. 2 for one image. logits: (A, 2), deltas: (A, 4), anchors: (A, 4), groups: (A,), all in the same
+    (group-major) order; boxes: (M, 4), ignore: (M,) bool; size: the image's true (height, width).
+    Returns the scalar loss and its parts {"cls", "reg"}."""
+    h, w = size
+    centre_x = 0.5 * (anchors[:, 0] + anchors[:, 2])
+    centre_y = 0.5 * (anchors[:, 1] + anchors[:, 3])
+    inside = ((centre_x < w) & (centre_y < h)).nonzero().squeeze(1)
+    labels = torch.full((anchors.shape[0],), -1, dtype=torch.int64, device=anchors.device)
+    matched = torch.full_like(labels, -1)
+    labels[inside], matched[inside] = matcher(anchors[inside], boxes, ignore)
+    if boxes.shape[0]:
+        matched_boxes = boxes[matched.clamp(min=0)]
+    else:
+        matched_boxes = torch.zeros_like(anchors)
+    samples = draw_samples(config, labels, groups, num_groups, logits, generator)
+    use_groups = config.sampler.startswith("GS")
+    return detection_loss(logits, deltas, anchors, labels, matched_boxes, samples,
+                          groups if use_groups else None, num_groups if use_groups else 1,
+                          classification_loss(config), regression_loss(config), config.eta)
+
+
+class AnchorCache:
+    """Anchors of a padded input size in group-major order: ``(anchors (A, 4), groups (A,), order (A,))``
+    where ``order[k]`` is the head-output index of anchor ``k``. Keeps the last ``size`` input sizes."""
+
+    def __init__(self, layout, device, size: int = 32):
+        self.layout, self.device, self.size, self.cache = layout, device, size, {}
+
+    def __call__(self, height: int, width: int):
+        key = (height, width)
+        if key not in self.cache:
+            if len(self.cache) >= self.size:
+                self.cache.pop(next(iter(self.cache)))
+            boxes, groups = self.layout.anchors(height, width, device=self.device)
+            order = torch.argsort(groups, stable=True)
+            self.cache[key] = boxes[order], groups[order], order
+        return self.cache[key]
+
+
+def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher, cache: AnchorCache,
+               device: torch.device, autocast_dtype: torch.dtype | None):
+    """Mean over the batch's images of eq. 2. Returns the loss and its parts {"cls", "reg"} (detached)."""
+    images = batch.images.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits, deltas = model(images)
+    anchors, groups, order = cache(images.shape[2], images.shape[3])
+    if logits.shape[1] != anchors.shape[0]:
+        raise RuntimeError(f"the detector gives {logits.shape[1]} anchors for a {tuple(images.shape[2:])} input; "
+                           f"its layout has {anchors.shape[0]}")
+    logits, deltas = logits.float()[:, order], deltas.float()[:, order]
+    num_groups = len(cache.layout.group_scales)
+    total, parts = 0.0, {"cls": 0.0, "reg": 0.0}
+    for i in range(images.shape[0]):
+        epoch, index = (int(v) for v in batch.keys[i])
+        g = torch.Generator(device=device).manual_seed(item_seed(config.seed, epoch, index, SAMPLE_STREAM))
+        loss, p = image_loss(config, matcher, logits[i], deltas[i], anchors, groups, num_groups,
+                             batch.boxes[i].to(device), batch.ignore[i].to(device),
+                             (int(batch.sizes[i, 0]), int(batch.sizes[i, 1])), g)
+        total = total + loss
+        parts = {k: parts[k] + p[k] for k in parts}
+    n = images.shape[0]
+    return total / n, {k: v / n for k, v in parts.items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Schedule, devices, distributed, checkpoints
+# ----------------------------------------------------------------------------------------------------
+
+
+def lr_factor(iteration: int, steps: tuple[int, ...], gamma: float, warmup_iterations: int,
+              warmup_factor: float) -> float:
+    """Multiplier of the base lr at ``iteration``: linear warm-up from ``warmup_factor`` to 1, times
+    ``gamma`` per step passed (``steps`` in iterations)."""
+    factor = gamma ** sum(iteration >= s for s in steps)
+    if iteration < warmup_iterations:
+        alpha = iteration / warmup_iterations
+        factor *= warmup_factor * (1 - alpha) + alpha
+    return factor
+
+
+def distributed_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) without an initialised process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> None:
+    """Join torchrun's process group (nccl on GPUs, gloo on CPUs) when WORLD_SIZE > 1 and none exists."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def autocast_dtype_for(profile: Profile, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: ``profile.precision`` "bf16", "fp16", "fp32", or "auto" (bf16 on CUDA when
+    supported, else fp16; fp32 on the CPU)."""
+    p = profile.precision
+    if p == "auto":
+        if device.type != "cuda":
+            return None
+        p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[p]
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save to ``path.tmp``, then rename: a killed run leaves the previous checkpoint whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _saved_iteration(path: Path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=False)["iteration"]
+
+
+def summarise(history: list[tuple[float, float, float]], windows: int = 50) -> dict:
+    """Per-iteration (loss, cls, reg) -> means over at most ``windows`` equal windows of iterations."""
+    n = len(history)
+    width = max(1, math.ceil(n / windows))
+    curve = []
+    for start in range(0, n, width):
+        chunk = np.asarray(history[start:start + width], dtype=np.float64)
+        curve.append({"iteration": start + len(chunk), "loss": float(chunk[:, 0].mean()),
+                      "cls": float(chunk[:, 1].mean()), "reg": float(chunk[:, 2].mean())})
+    return {"window": width, "curve": curve, "first_loss": history[0][0] if n else None,
+            "final_loss": curve[-1]["loss"] if curve else None}
+
+
+def ensure_data(profile: Profile) -> None:
+    """Generate the profile's embedded benchmark if it is missing (real datasets are the user's to fetch)."""
+    if profile.synth_profile is not None:
+        from gslib.data import synth
+
+        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""))
+
+
+def training_dataset(profile: Profile, seed: int) -> WiderDataset:
+    """The profile's augmented training set."""
+    return WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations), seed=seed,
+                        scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip,
+                        max_images=profile.max_train_images)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------
+
+
+def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Module | None = None,
+          dataset: WiderDataset | None = None, device: torch.device | None = None,
+          progress: bool = True) -> dict:
+    """Train ``config`` under ``profile`` into ``run_dir``, resuming from its checkpoint if there is one.
+
+    Writes ``config.json``, ``checkpoint.pt`` every ``profile.checkpoint_every`` iterations and at the end,
+    then ``metrics.json`` (returned). ``model`` and ``dataset`` replace :func:`build_detector` and the
+    profile's data (tests pass small ones). Under torchrun (or any initialised process group) every
+    process calls this; rank 0 writes the files.
+    """
+    run_dir = Path(run_dir)
+    init_distributed()
+    rank, world = distributed_info()
+    device = device or pick_device()
+    if profile.cpu_threads and device.type == "cpu":
+        torch.set_num_threads(profile.cpu_threads)
+    if profile.deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(profile.deterministic, warn_only=device.type == "cuda")
+    try:
+        return _train(config, profile, run_dir, model, dataset, device, progress, rank, world)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(config, profile, run_dir, model, dataset, device, progress, rank, world) -> dict:
+    seed_everything(config.seed)
+    if model is None:
+        model = build_detector(config, profile)
+    model = model.to(device)
+    if dataset is None:
+        if rank == 0:
+            ensure_data(profile)
+        if world > 1:
+            dist.barrier()  # the others wait for rank 0 to generate the benchmark
+        dataset = training_dataset(profile, config.seed)
+    if profile.images_per_batch % world:
+        raise ValueError(f"the global batch of {profile.images_per_batch} does not split over {world} processes")
+    per_epoch = iterations_per_epoch(len(dataset), profile)
+    total = total_iterations(len(dataset), profile)
+    steps = tuple(round(e * per_epoch) for e in profile.lr_steps)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
+                                weight_decay=profile.weight_decay)
+
+    def factor(iteration):
+        return lr_factor(iteration, steps, profile.lr_gamma, profile.warmup_iterations, profile.warmup_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    autocast_dtype = autocast_dtype_for(profile, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+
+    key = digest(config, profile)
+    checkpoint = run_dir / CHECKPOINT
+    start, history, seconds = 0, [], 0.0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["hash"] != key:
+            raise RuntimeError(f"{checkpoint} belongs to another config ({state['hash']} != {key})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_states(state["rng"])
+        start, history, seconds = state["iteration"], state["history"], state["seconds"]
+    elif rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, config, profile)
+
+    def save(iteration):
+        if rank == 0:
+            save_checkpoint(checkpoint, {
+                "hash": key, "iteration": iteration, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": rng_states(), "history": history, "seconds": seconds,
+                "data": {"seed": config.seed, "global_batch": profile.images_per_batch, "per_epoch": per_epoch},
+            })
+
+    net = model
+    if world > 1:
+        # find_unused_parameters: a trunk stage may feed no level of the layout (C5 for RPN on C4).
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
+    cache = AnchorCache(model.layout, device)
+    batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=pad_collate,
+                                         num_workers=profile.num_workers, pin_memory=device.type == "cuda")
+    model.train()
+    bar = tqdm(total=total, initial=start, desc=config.name, disable=not progress or rank != 0, mininterval=2)
+    iteration = start
+    tic = time.perf_counter()
+    for batch in loader:
+        loss, parts = batch_loss(net, batch, config, matcher, cache, device, autocast_dtype)
+        logged = torch.stack([loss.detach(), parts["cls"], parts["reg"]])
+        if world > 1:
+            dist.all_reduce(logged)
+            logged /= world
+        value = float(logged[0])
+        if not math.isfinite(value):
+            bar.close()
+            kept = (f"the last good checkpoint, {checkpoint} (after iteration {_saved_iteration(checkpoint)}), "
+                    "is kept" if checkpoint.is_file() else "no checkpoint was written yet")
+            raise NonFiniteLossError(f"{config.name}: loss is {value} at iteration {iteration + 1} of {total}; "
+                                     f"stopped before its update; {kept}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        history.append((value, float(logged[1]), float(logged[2])))
+        iteration += 1
+        now = time.perf_counter()
+        seconds, tic = seconds + (now - tic), now
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+        if iteration % profile.checkpoint_every == 0 or iteration == total:
+            save(iteration)
+            tic = time.perf_counter()  # checkpoint writing is not training time
+    bar.close()
+
+    metrics = {
+        "experiment": config.name, "hash": key, "iterations": iteration, "epochs": iteration / per_epoch,
+        "images": iteration * profile.images_per_batch, "loss": summarise(history),
+        "train_seconds": round(seconds, 3),
+        "iterations_per_second": round(iteration / seconds, 4) if seconds > 0 else None,
+        "ms_per_iteration": round(1000 * seconds / iteration, 2) if iteration else None,
+        "world_size": world, "device": device.type, "precision": str(autocast_dtype or "fp32"),
+        "torch": torch.__version__,
+    }
+    if rank == 0:
+        write_atomic(run_dir / METRICS, json.dumps(metrics, indent=1) + "\n")
+    if world > 1:
+        dist.barrier()
+    return metrics
+
+
+def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module:
+    """The trained detector of a run directory (from its config.json and checkpoint), in eval mode."""
+    from gslib.experiments import read_config
+
+    config, profile = read_config(run_dir)
+    model = build_detector(config, profile)
+    state = torch.load(Path(run_dir) / CHECKPOINT, map_location=device or "cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.to(device or "cpu").eval()
+
+
+__all__ = ["AnchorCache", "NonFiniteLossError", "batch_loss", "draw_samples", "image_loss", "load_trained",
+           "lr_factor", "train"]

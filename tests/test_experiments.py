@@ -1,0 +1,124 @@
+"""Experiment configs and profiles: stable hashes, Table 3's detectors, run directories."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gslib import anchors
+from gslib.experiments import (
+    DEFAULT,
+    PAPER,
+    PROFILES,
+    SMOKE,
+    TABLE3,
+    Experiment,
+    Profile,
+    build_layout,
+    digest,
+    experiment,
+    fpn_single,
+    from_dict,
+    get_run,
+    read_config,
+    run_dir,
+    write_config,
+)
+
+HASH_SCRIPT = ("from gslib.experiments import experiment, PROFILES, digest; "
+               "c = experiment('FPN-finest-sampling', seed=3); print(c.hash(), digest(c, PROFILES['paper']))")
+
+
+def test_hash_is_the_same_in_another_process():
+    config = experiment("FPN-finest-sampling", seed=3)
+    out = subprocess.run([sys.executable, "-c", HASH_SCRIPT], capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "123"}).stdout.split()
+    assert out == [config.hash(), digest(config, PAPER)]
+    assert len(config.hash()) == 12 and int(config.hash(), 16) >= 0
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, tuple):
+        return (*value, value[-1]) if value else (1,)
+    if value is None:
+        return "x"
+    return value + "x"
+
+
+def test_every_field_changes_the_hash():
+    base = experiment("FPN-single-P3-s8")
+    for field in dataclasses.fields(Experiment):
+        value = getattr(base, field.name)
+        if field.name == "layout":
+            changed = dataclasses.replace(base, layout="fpn")
+        elif field.name == "sampler":
+            changed = dataclasses.replace(base, sampler="GS")
+        elif field.name == "reg_loss":
+            changed = dataclasses.replace(base, reg_loss="smooth_l1")
+        else:
+            changed = dataclasses.replace(base, **{field.name: _changed(value)})
+        assert changed.hash() != base.hash(), field.name
+        assert digest(changed, DEFAULT) != digest(base, DEFAULT), field.name
+    for field in dataclasses.fields(Profile):
+        changed = dataclasses.replace(DEFAULT, **{field.name: _changed(getattr(DEFAULT, field.name))})
+        assert changed.hash() != DEFAULT.hash(), field.name
+        assert digest(base, changed) != digest(base, DEFAULT), field.name
+
+
+def test_table3_detectors():
+    assert list(TABLE3) == ["RPN", "FPN-finest", "FPN-finest-DC", "FPN", "FPN-finest-stride", "FPN-finest-sampling",
+                            "FPN-finest-stride-sampling", "FPN-finest-DC-sampling", "FPN-finest-DC-WRS"]
+    assert build_layout(TABLE3["RPN"]) == anchors.rpn() and not TABLE3["RPN"].top_down
+    assert build_layout(TABLE3["FPN"]) == anchors.fpn()
+    assert build_layout(TABLE3["FPN-finest-stride-sampling"]) == anchors.fpn_finest_stride()
+    assert build_layout(TABLE3["FPN-finest-DC-WRS"]).levels == anchors.fpn_finest().levels
+    assert TABLE3["FPN-finest-DC-WRS"].sampler == "GS+WRS" and TABLE3["FPN-finest-DC-WRS"].dilated_head
+    assert TABLE3["FPN-finest-sampling"].sampler == "GS" and TABLE3["FPN-finest"].sampler == "RS"
+    assert all(c.reg_loss == "ls_iou" and c.eta == 1.0 for c in TABLE3.values())
+    assert len({c.hash() for c in TABLE3.values()}) == len(TABLE3)
+
+
+def test_fpn_single_on_any_map_and_stride():
+    c = fpn_single("P3", 16)
+    assert c.name == "FPN-single-P3-s16" and build_layout(c) == anchors.fpn_single("P3", 16)
+    assert experiment("FPN-single-P4-s16", seed=2) == dataclasses.replace(fpn_single("P4", 16), seed=2)
+    with pytest.raises(ValueError):
+        fpn_single("P3", 12)
+    with pytest.raises(KeyError):
+        experiment("FPN-coarsest")
+    with pytest.raises(ValueError):
+        dataclasses.replace(TABLE3["FPN"], sampler="GS+Magic")
+
+
+def test_paper_profile_states_section_5():
+    p = PAPER
+    assert (p.backbone, p.epochs, p.lr, p.lr_steps, p.lr_gamma) == ("resnet50", 100, 0.01, (60, 80), 0.1)
+    assert (p.momentum, p.weight_decay, p.images_per_batch, p.max_side) == (0.9, 5e-5, 8, 1200)
+    assert p.jitter_scales == tuple(0.25 * n for n in range(1, 9)) and p.flip
+    assert (p.rpn_pos_thresh, p.rpn_neg_thresh, p.rcnn_pos_thresh, p.rcnn_neg_thresh) == (0.6, 0.4, 0.6, 0.5)
+    assert (p.test_max_side, p.pre_nms_top_n, p.nms_thresh) == (3000, 50_000, 0.5)
+    assert set(PROFILES) == {"smoke", "default", "paper"} and SMOKE.synth_profile == "smoke"
+
+
+def test_config_round_trip_and_run_dir(tmp_path):
+    config = experiment("FPN-finest-DC-WRS", seed=4)
+    write_config(tmp_path, config, DEFAULT)
+    assert read_config(tmp_path) == (config, DEFAULT)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert from_dict(Experiment, saved["experiment"]) == config and saved["hash"] == digest(config, DEFAULT)
+    d = run_dir(config, DEFAULT, tmp_path)
+    assert d == tmp_path / f"FPN-finest-DC-WRS-{digest(config, DEFAULT)}"
+    assert run_dir(config, SMOKE).parent.parent.name == "smoke"  # smoke runs never land in results/runs
+
+
+def test_get_run_reuses_a_complete_run(tmp_path):
+    config = experiment("FPN", seed=9)
+    d = run_dir(config, SMOKE, tmp_path)
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text("{}")
+    assert get_run(config, SMOKE, runs=tmp_path) == d  # returned without training (no data, no model needed)

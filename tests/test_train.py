@@ -1,0 +1,165 @@
+"""The training engine on a tiny generated set with a small real detector (ResNet-10 / 8, 16 channels):
+learning, every sampler, bit-identical resume after a crash, the NaN stop, 2-process DDP, the CLI."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import gslib.train as engine
+from gslib.experiments import REG_LOSSES, SAMPLERS, SMOKE, experiment
+from gslib.train import NonFiniteLossError, lr_factor, train
+
+TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
+
+
+@pytest.fixture(scope="module")
+def data_root(smoke_train_set):
+    return smoke_train_set
+
+
+def tiny_profile(root, **changes):
+    """4 images, 2 per batch (2 iterations per epoch), 128 x 128 crops at jitter x2: every batch has one
+    padded size. The smoke profile's small real detector."""
+    base = dataclasses.replace(SMOKE, data_root=str(root), synth_profile=None, max_train_images=4,
+                               images_per_batch=2, jitter_scales=(2.0,), max_side=128, epochs=1.0, lr_steps=(),
+                               warmup_iterations=0, checkpoint_every=100, cpu_threads=1)
+    return dataclasses.replace(base, **changes)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)
+
+
+def test_lr_schedule():
+    assert lr_factor(0, (10, 20), 0.1, 0, 0.001) == 1.0
+    assert lr_factor(10, (10, 20), 0.1, 0, 0.001) == pytest.approx(0.1)
+    assert lr_factor(25, (10, 20), 0.1, 0, 0.001) == pytest.approx(0.01)
+    assert lr_factor(0, (), 0.1, 4, 0.001) == pytest.approx(0.001)
+    assert lr_factor(2, (), 0.1, 4, 0.001) == pytest.approx(0.5005)
+    assert lr_factor(4, (), 0.1, 4, 0.001) == 1.0
+
+
+def test_training_reduces_the_loss(data_root, tmp_path):
+    # The same 2 uncropped, unflipped images every iteration: the loss must fall.
+    profile = tiny_profile(data_root, max_train_images=2, jitter_scales=(1.0,), max_side=256, flip=False,
+                           epochs=16, lr=0.02)
+    metrics = train(experiment("FPN-finest-sampling"), profile, tmp_path, progress=False)
+    curve = [p["loss"] for p in metrics["loss"]["curve"]]
+    assert metrics["iterations"] == 16 and len(curve) == 16
+    assert sum(curve[-3:]) / 3 < 0.8 * sum(curve[:3]) / 3, curve
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["iterations"] == 16 and saved["train_seconds"] > 0 and saved["iterations_per_second"] > 0
+    assert (tmp_path / "config.json").is_file() and _weights(tmp_path)["iteration"] == 16
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_trains(sampler, data_root, tmp_path):
+    reg = REG_LOSSES[SAMPLERS.index(sampler) % len(REG_LOSSES)]
+    config = experiment("FPN", sampler=sampler, num_samples=64, reg_loss=reg)
+    metrics = train(config, tiny_profile(data_root, epochs=0.5), tmp_path, progress=False)
+    assert metrics["iterations"] == 1 and metrics["loss"]["first_loss"] > 0
+
+
+def test_resume_after_a_crash_is_bit_identical(data_root, tmp_path, monkeypatch):
+    # 7 iterations over 3.5 epochs, checkpoints after 3 and 6; the crash hits iteration 6 (1-based), so
+    # iterations 4 and 5 are lost and redone, across an epoch boundary.
+    config = experiment("FPN-finest-DC-WRS", seed=1)
+    profile = tiny_profile(data_root, epochs=3.5, checkpoint_every=3, lr_steps=(2.0,), warmup_iterations=2)
+    straight = train(config, profile, tmp_path / "straight", progress=False)
+
+    calls = []
+
+    def crash(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt("killed")
+        return batch_loss(*args, **kwargs)
+    batch_loss = engine.batch_loss
+    monkeypatch.setattr(engine, "batch_loss", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, profile, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(engine, "batch_loss", batch_loss)
+    assert _weights(tmp_path / "resumed")["iteration"] == 3
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+
+    resumed = train(config, profile, tmp_path / "resumed", progress=False)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert a["iteration"] == b["iteration"] == 7
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    momentum_a = [s["momentum_buffer"] for s in a["optimizer"]["state"].values()]
+    momentum_b = [s["momentum_buffer"] for s in b["optimizer"]["state"].values()]
+    assert all(torch.equal(x, y) for x, y in zip(momentum_a, momentum_b))
+    assert a["history"] == b["history"]
+    strip = {k: v for k, v in straight.items() if k not in TIMING_KEYS}
+    assert strip == {k: v for k, v in resumed.items() if k not in TIMING_KEYS}
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch):
+    config = experiment("FPN-finest")
+    profile = tiny_profile(data_root, epochs=3, checkpoint_every=2)
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        loss, parts = image_loss(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) > 8 else loss), parts  # images 9, 10 = iteration 5
+    image_loss = engine.image_loss
+    monkeypatch.setattr(engine, "image_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"iteration 5\b"):
+        train(config, profile, tmp_path, progress=False)
+    kept = _weights(tmp_path)
+    assert kept["iteration"] == 4 and len(kept["history"]) == 4
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def _ddp_worker(rank, world, init_file, config, profile, out):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        train(config, profile, out, progress=False)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(data_root, tmp_path):
+    # Frozen BN: batch statistics would differ between 1 image per process and 2 in one process.
+    config = experiment("FPN", seed=2)
+    profile = tiny_profile(data_root, epochs=1.5, frozen_bn=True, lr=0.02)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "init", config, profile, tmp_path / "ddp"), nprocs=2, join=True)
+    single = train(config, profile, tmp_path / "single", progress=False)
+    a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "single")
+    assert a["iteration"] == b["iteration"] == 3
+    moved = 0
+    initial = engine.build_detector(config, profile).state_dict()
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], rtol=1e-4, atol=1e-6), k
+        moved += not torch.equal(b["model"][k], initial[k])
+    assert moved > 10  # the comparison is between trained weights, not two copies of the initialisation
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert ddp["world_size"] == 2 and single["world_size"] == 1
+    for p, q in zip(ddp["loss"]["curve"], single["loss"]["curve"]):
+        assert p["loss"] == pytest.approx(q["loss"], rel=1e-5)
+
+
+def test_cli_trains_the_smoke_profile(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "gslib", "train", "--experiment", "FPN-finest", "--profile",
+                          "smoke", "--runs", str(tmp_path), "--no-progress"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / out.stdout.strip().splitlines()[-1].rsplit("/", 1)[-1]
+    assert run.name.startswith("FPN-finest-")
+    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.json", "checkpoint.pt"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["iterations"] == 6 and metrics["experiment"] == "FPN-finest"
+
+
+def test_cli_without_a_command_prints_usage():
+    from gslib.__main__ import main
+
+    assert main([]) == 2
