@@ -195,3 +195,26 @@ def test_missing_stats_is_a_clear_error(tmp_path, capsys):
         synth.main(["--profile", "smoke", "--out", str(tmp_path / "o"), "--stats", str(missing), "--quiet"])
     assert e.value.code == 1
     assert "--stats" in capsys.readouterr().err
+
+
+def test_official_evaluation_of_the_generated_val_set(tmp_path):
+    """Perfect detections give AP 1.0 on the generated set read back from its .mat files; none give 0."""
+    import warnings
+
+    from gslib.data.wider import read_wider_mat, read_wider_txt, write_predictions
+    from gslib.evaluate.wider import evaluate_wider
+
+    synth.generate(tmp_path / "set", synth.SMOKE, num_train=0, num_val=12, annotations_only=True, progress=False)
+    gt = read_wider_mat(tmp_path / "set" / "eval_tools" / "ground_truth")
+    txt = read_wider_txt(tmp_path / "set" / "wider_face_split" / "wider_face_val_bbx_gt.txt")
+    assert sorted(im.name for im in gt.images) == sorted(im.name for im in txt)  # the .mat is event-major
+    perfect = {im.key: np.c_[im.boxes, np.linspace(1.0, 0.5, len(im.boxes))] for im in txt}
+    write_predictions(tmp_path / "perfect", perfect)
+    aps = {k: v.ap for k, v in evaluate_wider(tmp_path / "perfect", gt).items()}
+    assert aps.keys() == {"easy", "medium", "hard", "all"}
+    assert all(abs(ap - 1.0) < 1e-12 for ap in aps.values()), aps  # VOCap sums recall steps
+    write_predictions(tmp_path / "none", {im.key: np.zeros((0, 5)) for im in txt})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aps = {k: v.ap for k, v in evaluate_wider(tmp_path / "none", gt).items()}
+    assert aps == {"easy": 0.0, "medium": 0.0, "hard": 0.0, "all": 0.0}
