@@ -31,7 +31,8 @@ bench: setup
 	mkdir -p results/bench
 	$(PY) -m gslib.bench matching --json > results/bench/matching.json
 	$(PY) -m gslib.bench evaluate --json > results/bench/evaluate.json
-	@cat results/bench/matching.json results/bench/evaluate.json
+	$(PY) -m gslib.bench train --json > results/bench/train.json
+	@cat results/bench/matching.json results/bench/evaluate.json results/bench/train.json
 
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup

@@ -2,6 +2,7 @@
 
     python -m gslib.bench matching [--json] [--repeats 5] [--stats PATH]
     python -m gslib.bench evaluate [--json] [--images 3226]
+    python -m gslib.bench train [--json] [--profile default]
 
 ``matching``: FPN-finest anchors on a 1024 x 1024 image (262,144 anchors) and 50, 200 and 709 boxes whose
 scales and aspect ratios are drawn from WIDER FACE val's measured distribution. Ours = the two-pass matcher
@@ -198,6 +199,48 @@ def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50
             "ap": {k: round(float(v.ap), 4) for k, v in results.items()}}
 
 
+def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
+    """Milliseconds per training iteration (forward, matching, sampling, eq. 2, backward, SGD step) of
+    FPN-finest with RS and FPN-finest-sampling with GS: the same model, weights and batch, interleaved."""
+    from gslib.data import synth
+    from gslib.datasets import WiderDataset, pad_collate
+    from gslib.experiments import PROFILES, build_detector, experiment
+    from gslib.matcher import TwoPassMatcher
+    from gslib.train import AnchorCache, batch_loss
+
+    profile = PROFILES[profile_name]
+    if profile.synth_profile:
+        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""), progress=False)
+    if profile.cpu_threads:
+        torch.set_num_threads(profile.cpu_threads)
+    dataset = WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations),
+                           seed=0, scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip)
+    batch = pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+    configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling")}
+    torch.manual_seed(0)
+    model = build_detector(configs["RS"], profile).train()
+    start_state = {k: v.clone() for k, v in model.state_dict().items()}
+    device = torch.device("cpu")
+    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
+    cache = AnchorCache(model.layout, device)
+    times = {name: [] for name in configs}
+    for step in range(iterations + 1):  # the first round warms up
+        for name, config in configs.items():
+            model.load_state_dict(start_state)
+            opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
+            start = time.perf_counter()
+            loss, _ = batch_loss(model, batch, config, matcher, cache, device, None)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step:
+                times[name].append((time.perf_counter() - start) * 1000)
+    rs, gs = statistics.median(times["RS"]), statistics.median(times["GS"])
+    return {"profile": profile_name, "images_per_batch": profile.images_per_batch,
+            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": round(rs, 1),
+            "gs_ms": round(gs, 1), "gs_over_rs": round(gs / rs, 3)}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gslib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,12 +250,22 @@ def main(argv=None) -> None:
     m.add_argument("--repeats", type=int, default=5)
     m.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     m.add_argument("--boxes", type=int, nargs="+", default=list(CASES), help="box counts, one case each")
+    t = sub.add_parser("train", help="ms per training iteration, RS vs GS, same model and batch")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    t.add_argument("--iterations", type=int, default=10)
     e = sub.add_parser("evaluate", help="seconds to evaluate a full-size WIDER-format val set")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--images", type=int, default=3226, help="val images (WIDER FACE val has 3,226)")
     e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
+    if args.what == "train":
+        result = bench_train(args.profile, args.iterations)
+        print(json.dumps(result) if args.json else
+              f"{args.profile} profile, batch {result['images_per_batch']} at {result['input']}: "
+              f"RS {result['rs_ms']} ms, GS {result['gs_ms']} ms per iteration (GS / RS = {result['gs_over_rs']})")
+        return
     if not args.stats.is_file():
         parser.error(f"{args.stats}: no such file; pass --stats PATH to wider_val_statistics.json")
     if args.what == "evaluate":

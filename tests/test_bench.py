@@ -43,3 +43,12 @@ def test_evaluate_benchmark_scores_its_fake_detections():
     assert result["images"] == 30 and result["detections"] >= 30 * 50
     # Every face is found (with jitter) and scored above most false positives: a high but imperfect AP.
     assert 0.3 < result["ap"]["all"] < 1.0 and result["total_s"] > 0
+
+
+def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
+    out = subprocess.run([sys.executable, "-m", "gslib.bench", "train", "--json", "--profile", "smoke",
+                          "--iterations", "1"], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["rs_ms"] > 0 and result["gs_ms"] > 0
+    assert result["gs_over_rs"] == round(result["gs_ms"] / result["rs_ms"], 3) or abs(
+        result["gs_over_rs"] - result["gs_ms"] / result["rs_ms"]) < 0.01
