@@ -36,7 +36,7 @@ bench: setup
 
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup
-	$(PY) -m gslib.data.synth --profile $(if $(filter smoke,$(PROFILE)),smoke,default) \
+	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) \
 	  --out data/synthwider$(if $(filter smoke,$(PROFILE)),-smoke,)
 
 # Executes every notebook in order with papermill into results/notebooks/, profile $(PROFILE).

@@ -218,3 +218,11 @@ def test_official_evaluation_of_the_generated_val_set(tmp_path):
         warnings.simplefilter("ignore")
         aps = {k: v.ap for k, v in evaluate_wider(tmp_path / "none", gt).items()}
     assert aps == {"easy": 0.0, "medium": 0.0, "hard": 0.0, "all": 0.0}
+
+
+def test_ensure_generates_once(tmp_path):
+    out = tmp_path / "b"
+    assert synth.main(["--profile", "smoke", "--out", str(out), "--ensure", "--quiet"]) == 0
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert synth.main(["--profile", "smoke", "--out", str(out), "--ensure", "--quiet"]) == 0
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp  # up to date: nothing rewritten

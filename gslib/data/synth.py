@@ -1241,7 +1241,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="override the profile's seed")
     parser.add_argument("--annotations-only", action="store_true", help="write annotations but no images")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--ensure", action="store_true",
+                        help="generate only if OUT is missing or was made with other settings (make data)")
     args = parser.parse_args(argv)
+    if args.ensure:
+        if any(v is not None for v in (args.num_train, args.num_val, args.seed)) or args.annotations_only:
+            parser.error("--ensure regenerates the profile as it is: no overrides")
+        try:
+            out = ensure(PROFILES[args.profile], args.out, progress=not args.quiet)
+        except FileNotFoundError as e:
+            parser.exit(1, f"error: {e}\n")
+        print(f"{out}: up to date ({args.profile} profile)")
+        return 0
     try:
         manifest = generate(args.out, PROFILES[args.profile], args.stats, args.num_train, args.num_val,
                             args.annotations_only, args.seed, progress=not args.quiet)
