@@ -38,20 +38,13 @@ IMAGE = 1024
 
 
 def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0) -> torch.Tensor:
-    """``num`` boxes (num, 4) x1y1x2y2 inside an ``image`` square, whose scale sqrt(wh) and aspect w/h
-    follow the percentiles in ``stats`` (wider_val_statistics.json), interpolated log-linearly."""
+    """``num`` boxes (num, 4) x1y1x2y2 inside an ``image`` square (WIDER's 1024 px by default), whose scale
+    sqrt(wh) and aspect w/h follow WIDER FACE val (the embedded benchmark's inverse CDFs)."""
+    from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
+
     rng = np.random.default_rng(seed)
-
-    def draw(percentiles: dict) -> np.ndarray:
-        qs = np.array([0.0] + [float(k) for k in percentiles] + [100.0]) / 100
-        vals = np.log(np.array(list(percentiles.values()), dtype=float))
-        # Extend the tails by the slope of the outermost percentiles.
-        lo = vals[0] - (vals[1] - vals[0]) * qs[1] / (qs[2] - qs[1])
-        hi = vals[-1] + (vals[-1] - vals[-2]) * (1 - qs[-2]) / (qs[-2] - qs[-3])
-        return np.exp(np.interp(rng.random(num), qs, np.concatenate([[lo], vals, [hi]])))
-
-    scale = np.minimum(draw(stats["scale_sqrt_wh_percentiles"]), image / 2)
-    aspect = draw(stats["aspect_w_over_h_percentiles"])
+    scale = np.minimum(wider_scale_quantile(rng.random(num), stats) * image / 1024, image / 2)
+    aspect = wider_aspect_quantile(rng.random(num), stats)
     w, h = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
     x = rng.random(num) * (image - w)
     y = rng.random(num) * (image - h)
