@@ -8,7 +8,7 @@ WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) 
 export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test reproduce data bench notebooks store-smoke lint clean-results
+.PHONY: setup test reproduce data bench notebooks claims store-smoke lint clean-results
 
 setup: $(VENV)/.installed
 
@@ -52,10 +52,13 @@ notebooks: setup
 store-smoke: setup
 	@for nb in $(NOTEBOOKS); do $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb $$nb -p profile smoke || exit 1; done
 
-reproduce: data bench notebooks
-	@echo "reproduce: generated the embedded benchmark (data/), ran the matching benchmark (results/bench/)"
+claims: setup
+	$(PY) -m gslib.claims --profile $(PROFILE)
+
+reproduce: data bench notebooks claims
+	@echo "reproduce: generated the embedded benchmark (data/), ran the benchmarks (results/bench/)"
 	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into results/notebooks/: $(NOTEBOOKS)"
-	@echo "reproduce: tables in results/tables/, figures in results/figures/"
+	@echo "reproduce: tables in results/tables/, figures in results/figures/, verdicts in results/claims.md"
 
 clean-results:
 	rm -rf results/bench results/notebooks

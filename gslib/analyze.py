@@ -175,10 +175,15 @@ def _cv(values) -> float:
     return float(values.std() / values.mean())
 
 
+# The ids of these observations in gslib.claims.CLAIMS, in the order they are checked below.
+CLAIM_IDS = ("fig2-rpn", "fig2-fpn", "fig2-stride", "fig2-finest", "fig2-contrast", "fig2-gs")
+
+
 def figure2_observations(table: pd.DataFrame, tv_similar: float = 0.1) -> pd.DataFrame:
     """The paper's reading of Fig. 2 (Sec. 1 and 3), each turned into a check on :func:`figure2`'s table.
 
-    Returns one row per observation: ``observation``, ``check`` (what is measured, with its threshold),
+    Returns one row per observation: ``claim`` (its id in :data:`gslib.claims.CLAIMS`), ``observation``,
+    ``check`` (what is measured, with its threshold),
     ``ours`` (the measured value) and ``verdict`` ("replicated" / "not replicated"). Two distributions
     count as similar when their total-variation distance is at most ``tv_similar``.
     """
@@ -189,7 +194,7 @@ def figure2_observations(table: pd.DataFrame, tv_similar: float = 0.1) -> pd.Dat
     rows = []
 
     def add(observation, check, ours, ok):
-        rows.append({"observation": observation, "check": check, "ours": ours,
+        rows.append({"claim": CLAIM_IDS[len(rows)], "observation": observation, "check": check, "ours": ours,
                      "verdict": "replicated" if ok else "not replicated"})
 
     add("RPN (2a): small anchors get few positives",

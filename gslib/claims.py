@@ -1,0 +1,90 @@
+"""The paper's claims and the study's verdicts: ``results/claims.md`` (STUDY.md, "Claims and verdicts").
+
+:data:`CLAIMS` lists every claim of the paper with its evidence there and the notebook that tests it.
+Each notebook writes ``results/tables/<NN>_claims.csv`` (columns ``claim, ours, verdict``; see
+:func:`write_verdicts`); :func:`build` joins them into the Markdown table, marking a claim no notebook has
+judged yet as "not yet tested". ``python -m gslib.claims [--profile default]`` (and ``make reproduce``)
+writes the file.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from gslib.paths import results_dir
+
+# (id, claim, the paper's evidence, notebook)
+CLAIMS = [
+    ("fig2-rpn", "RPN: small anchors get few positives", "Fig. 2a; Sec. 1", "01"),
+    ("fig2-fpn", "FPN: far more negatives for small scales than for large", "Fig. 2b; Sec. 1", "01"),
+    ("fig2-stride", "FPN-finest-stride's sample distribution is like FPN's", "Fig. 2b, 2c; Sec. 3", "01"),
+    ("fig2-finest", "FPN-finest's sample distribution is like RPN's", "Fig. 2a, 2d; Sec. 1", "01"),
+    ("fig2-contrast", "FPN-finest-stride has more small negatives, FPN-finest more large positives",
+     "Fig. 2c, 2d; Sec. 3", "01"),
+    ("fig2-gs", "Group sampling balances the training samples across scales", "Fig. 2e; Sec. 3", "01"),
+    ("single-layer", "One layer matches FPN when anchor distributions match (FPN ~ FPN-finest-stride)",
+     "Table 1: All 82.1 vs 81.6; Table 2: AR100 46.1 vs 46.7", "02"),
+    ("same-stride", "The same anchor stride on different maps gives similar accuracy",
+     "Table 1: FPN-single s8 P2/P3 79.5/79.6, s16 P2/P3/P4 73.7/74.2/74.4", "02"),
+    ("minority", "The minority scale loses: FPN-finest @16 below FPN-finest-stride @16", "Table 3: 65.6 vs 72.2", "03"),
+    ("gs-all", "GS improves FPN-finest (All)", "Table 3: 80.2 -> 82.8", "03"),
+    ("gs-every", "GS improves every sub-detector @16..@128", "Tables 3, 5", "03"),
+    ("gs-n", "Larger N helps GS and hurts FPN / FPN-finest", "Fig. 6", "03"),
+    ("gs-sub", "M+GS beats both S and M for every sub-detector", "Table 7", "03"),
+    ("ls-iou", "LS-IoU >= -ln IoU > smooth-L1", "Table 8: All 83.7 / 83.5 / 82.8", "03"),
+    ("gs-pipelines", "GS helps other pipelines (YOLOv3, SSD, RetinaFace, R-FCN)", "Table 6", "03"),
+    ("rf-equiv", "3x3 on a x2-upsampled map has the receptive field of 2x2 on the original", "Fig. 4", "04"),
+    ("dilated", "A larger receptive field (dilated head) helps", "Table 3: FPN-finest-DC 81.1 vs 80.2", "04"),
+    ("wrs-ohem", "WRS beats OHEM", "Table 9a: FPN-finest All 82.9 vs 81.5", "05"),
+    ("gs-vs-mining", "GS beats OHEM and Focal* on All", "Table 9a: 82.8 vs 81.5 / 81.2", "05"),
+    ("gs-mining", "GS and hard mining are complementary (GS+WRS best)", "Table 9a: 84.1 (FPN)", "05"),
+    ("grouped-rcnn", "Grouped Fast R-CNN beats Fast R-CNN", "Table 13: All 85.7 vs 84.6", "06"),
+    ("flops", "FPN-finest-sampling costs fewer FLOPs than FPN (S1 < S2 for c > 5)",
+     "Table 11: 81.33 vs 88.92 GFLOPs", "07"),
+    ("sota", "The final model is state of the art on WIDER FACE hard", "Fig. 7, 8", "07"),
+]
+
+
+def write_verdicts(rows: pd.DataFrame, notebook: str, profile: str) -> Path:
+    """A notebook's verdicts: ``rows`` with columns ``claim`` (an id of :data:`CLAIMS`), ``ours``,
+    ``verdict`` -> ``results/tables/<notebook>_claims.csv``."""
+    known = {c[0] for c in CLAIMS}
+    unknown = set(rows["claim"]) - known
+    if unknown:
+        raise ValueError(f"unknown claim ids {sorted(unknown)}; add them to gslib.claims.CLAIMS")
+    out = results_dir(profile) / "tables" / f"{notebook}_claims.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows[["claim", "ours", "verdict"]].to_csv(out, index=False)
+    return out
+
+
+def build(profile: str = "default") -> str:
+    """The Markdown of results/claims.md from the notebooks' verdict files."""
+    tables = sorted((results_dir(profile) / "tables").glob("*_claims.csv"))
+    found = pd.concat([pd.read_csv(t) for t in tables]) if tables else pd.DataFrame(columns=["claim"])
+    found = found.set_index("claim")
+    lines = ["# Claims and verdicts", "",
+             f"Profile `{profile}`. Each verdict follows from the check its notebook states; "
+             "\"not yet tested\" means no notebook has judged the claim yet.", "",
+             "| claim | paper's evidence | ours | verdict | notebook |", "|---|---|---|---|---|"]
+    for cid, text, evidence, notebook in CLAIMS:
+        ours, verdict = (found.loc[cid, "ours"], found.loc[cid, "verdict"]) if cid in found.index \
+            else ("", "not yet tested")
+        lines.append(f"| {text} | {evidence} | {ours} | {verdict} | {notebook} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gslib.claims", description="Write results/claims.md.")
+    parser.add_argument("--profile", default="default")
+    args = parser.parse_args(argv)
+    out = results_dir(args.profile) / "claims.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(build(args.profile))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

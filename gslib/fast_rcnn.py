@@ -1,0 +1,238 @@
+"""The second stage: (Grouped) Fast R-CNN on one detection map (Sec. 4.2 "Grouped Fast R-CNN", Sec. 6.3).
+
+The first stage is an RPN-like detector (FPN-finest-sampling in the paper); its proposals are refined by
+
+- :class:`FastRCNNHead`: RoIAlign (7x7, ``spatial_scale = 1 / stride``, ``sampling_ratio`` 2,
+  ``aligned=True``) on ONE feature map (P2 of FPN-finest), two fc layers of width ``hidden`` with ReLU
+  (Fast R-CNN's "2fc" head), then 2-class logits (index 1 = face) and 4 eq.-13 deltas relative to the
+  proposal. The deltas are plain eq. 13 (no (10, 10, 5, 5) weights as in torchvision): the losses of
+  :mod:`gslib.losses` and :func:`gslib.boxes.decode` use that parameterisation everywhere.
+- :func:`fast_rcnn_loss`: training for one image. :class:`~gslib.matcher.TwoPassMatcher` with
+  ``lambda1 = 0.6, lambda2 = 0.5`` (Sec. 5) between the proposals and the ground truth, the proposals
+  grouped by their reference scale (eq. 4, :func:`~gslib.sampling.reference_scale`), a sampler
+  (RS, or GS over the reference-scale groups = *Grouped Fast R-CNN*; optionally OHEM or Focal*), and
+  eq. 2 (:func:`~gslib.losses.detection_loss`; per-group normalisation with GS, ordinary with RS).
+- :func:`select_proposals`: the NMS + top-K step that feeds the second stage; with ``grouped=True`` the
+  top K are kept per reference-scale group. Sec. 4.2 says GS is applied "in this step" because small
+  proposals score lower than large ones and a global top K starves them; the text leaves open whether
+  that means this step, the minibatch draw, or both, so both are offered (``sampler="gs"`` below).
+- :func:`refine`: inference, the refined boxes and the ensemble of the two stages' scores (Sec. 6.3).
+
+Everything runs on the device of its inputs.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.ops import batched_nms, nms, roi_align
+
+from gslib.boxes import decode
+from gslib.losses import detection_loss, focal_star_loss, ls_iou_loss, softmax_ce
+from gslib.matcher import TwoPassMatcher
+from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, reference_scale
+
+REFERENCE_SCALES = (16, 32, 64, 128)  # R of eq. 4
+SAMPLERS = ("rs", "gs")
+HARD_MINING = (None, "ohem", "focal*")
+
+
+def _as_rois(proposals: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    """A list of (R_i, 4) x1y1x2y2 per image, or (R, 5) (batch index, x1, y1, x2, y2) -> (R, 5)."""
+    if isinstance(proposals, torch.Tensor):
+        if proposals.dim() != 2 or proposals.shape[1] != 5:
+            raise ValueError(f"a proposals tensor must be (R, 5), batch index first, got {tuple(proposals.shape)}")
+        return proposals
+    rois = [torch.cat([torch.full_like(p[:, :1], i), p], dim=1) for i, p in enumerate(proposals)]
+    return torch.cat(rois) if rois else torch.zeros(0, 5)
+
+
+class FastRCNNHead(nn.Module):
+    """RoIAlign on one detection map, then Fast R-CNN's 2fc head.
+
+    Args:
+        in_channels: channels of the feature map (``Detector(channels=...)``).
+        hidden: width of both fc layers (1024 in Fast R-CNN; small values for CPU runs).
+        pool_size: RoIAlign output side (7).
+        sampling_ratio: RoIAlign bilinear samples per bin side (2).
+
+    ``forward(feature_map (B, C, h, w), proposals, stride)``, proposals a list of B tensors (R_i, 4)
+    x1y1x2y2 in image pixels or one (R, 5) tensor with the batch index first, ``stride`` the map's stride
+    in pixels (4 for P2). Returns ``logits (R, 2)`` and ``deltas (R, 4)`` (eq. 13 w.r.t. each proposal),
+    the proposals in list order.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 1024, pool_size: int = 7, sampling_ratio: int = 2):
+        super().__init__()
+        self.pool_size = pool_size
+        self.sampling_ratio = sampling_ratio
+        self.fc6 = nn.Linear(in_channels * pool_size * pool_size, hidden)
+        self.fc7 = nn.Linear(hidden, hidden)
+        self.cls = nn.Linear(hidden, 2)
+        self.bbox = nn.Linear(hidden, 4)
+        # Fast R-CNN's initialisation of the predictors: near-uniform scores, near-zero deltas.
+        nn.init.normal_(self.cls.weight, std=0.01)
+        nn.init.normal_(self.bbox.weight, std=0.001)
+        nn.init.zeros_(self.cls.bias)
+        nn.init.zeros_(self.bbox.bias)
+
+    def pool(self, feature_map: torch.Tensor, proposals, stride: float) -> torch.Tensor:
+        """-> (R, C, pool_size, pool_size). ``aligned=True``: pixel centres at +0.5, no half-cell shift."""
+        rois = _as_rois(proposals).to(feature_map)
+        return roi_align(feature_map, rois, output_size=self.pool_size, spatial_scale=1.0 / stride,
+                         sampling_ratio=self.sampling_ratio, aligned=True)
+
+    def forward(self, feature_map: torch.Tensor, proposals, stride: float) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool(feature_map, proposals, stride).flatten(1)
+        x = torch.relu(self.fc7(torch.relu(self.fc6(x))))
+        return self.cls(x), self.bbox(x)
+
+
+def assign_targets(proposals: torch.Tensor, gt_boxes: torch.Tensor, gt_ignore: torch.Tensor | None = None,
+                   matcher: TwoPassMatcher | None = None,
+                   append_gt: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Label one image's proposals for the second stage.
+
+    proposals: (R, 4), gt_boxes: (M, 4) x1y1x2y2; gt_ignore: (M,) bool (WIDER "invalid", COCO crowd).
+    matcher: default ``TwoPassMatcher(pos_thresh=0.6, neg_thresh=0.5)`` (Sec. 5's Fast R-CNN thresholds).
+    append_gt: append the valid (not ignored) ground-truth boxes to the proposals, as Fast R-CNN does, so
+        that every face has at least one perfect positive early in training, when proposals are poor.
+
+    Returns ``rois (R', 4)`` (the proposals, then the appended boxes), ``labels (R',)`` in {1, 0, -1},
+    ``matched_boxes (R', 4)``: the ground truth of each positive (zeros elsewhere, never read there).
+    """
+    matcher = matcher or TwoPassMatcher(pos_thresh=0.6, neg_thresh=0.5)
+    gt_boxes = gt_boxes.to(proposals)
+    if gt_ignore is None:
+        gt_ignore = torch.zeros(gt_boxes.shape[0], dtype=torch.bool, device=gt_boxes.device)
+    rois = torch.cat([proposals, gt_boxes[~gt_ignore]]) if append_gt else proposals
+    labels, matched = matcher(rois, gt_boxes, gt_ignore)
+    matched_boxes = torch.zeros_like(rois)
+    pos = matched >= 0
+    matched_boxes[pos] = gt_boxes[matched[pos]]
+    return rois, labels, matched_boxes
+
+
+def select_proposals(boxes: torch.Tensor, scores: torch.Tensor, num_proposals: int = 2000,
+                     nms_thresh: float = 0.7, grouped: bool = False,
+                     scales: tuple[int, ...] = REFERENCE_SCALES) -> torch.Tensor:
+    """NMS, then the top-scored proposals of one image, as indices into ``boxes``.
+
+    boxes: (A, 4) decoded first-stage boxes, scores: (A,) face probabilities -> (K,) int64, best first
+    (within each group when grouped). grouped=False: the usual global top ``num_proposals``.
+    grouped=True: NMS within each reference-scale group (eq. 4) and the top ``num_proposals // len(scales)``
+    of every group, so small faces keep their share however low they score.
+    """
+    if not grouped:
+        keep = nms(boxes, scores, nms_thresh)
+        return keep[:num_proposals]
+    groups = reference_scale(boxes, scales)
+    keep = batched_nms(boxes, scores, groups, nms_thresh)  # sorted by decreasing score
+    per_group = num_proposals // len(scales)
+    return torch.cat([keep[groups[keep] == g][:per_group] for g in range(len(scales))])
+
+
+def select_samples(labels: torch.Tensor, groups: torch.Tensor, num_groups: int, sampler: str = "gs",
+                   num_samples: int = 512, num_per_group: int = 128, positive_fraction: float = 0.25,
+                   hard: str | None = None, losses: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> Samples:
+    """The second stage's minibatch of RoIs, with gslib's samplers.
+
+    labels: (R,) from :func:`assign_targets`; groups: (R,) int64 reference-scale index (eq. 4).
+    sampler "rs": ``num_samples`` RoIs at 1:3 over the image (Fast R-CNN's 512 per image).
+    sampler "gs": ``num_per_group`` RoIs at 1:3 in every reference-scale group (Grouped Fast R-CNN; 128
+        per group keeps the 512 budget of RS over the 4 groups of eq. 4).
+    hard "ohem": the highest-``losses`` RoIs with the counts above (``ohem_sample``; GS+OHEM with "gs").
+    hard "focal*": every labelled RoI ("rs") or the GS draw ("gs"); the caller uses ``focal_star_loss``.
+    losses: (R,) detached classification loss of every RoI, needed for "ohem".
+    """
+    if sampler not in SAMPLERS or hard not in HARD_MINING:
+        raise ValueError(f"sampler must be one of {SAMPLERS} and hard one of {HARD_MINING}, got {sampler!r}, {hard!r}")
+    grouped = sampler == "gs"
+    if hard == "ohem":
+        if losses is None:
+            raise ValueError("OHEM needs the loss of every RoI")
+        if grouped:
+            return ohem_sample(labels, losses, num_per_group, groups, num_groups, positive_fraction)
+        return ohem_sample(labels, losses, num_samples, positive_fraction=positive_fraction)
+    if hard == "focal*" and not grouped:
+        return Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
+    if grouped:
+        return group_sample(labels, groups, num_groups, num_per_group, positive_fraction, generator)
+    return random_sample(labels, num_samples, positive_fraction, generator)
+
+
+def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float, proposals: torch.Tensor,
+                   gt_boxes: torch.Tensor, gt_ignore: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None, *, sampler: str = "gs", hard: str | None = None,
+                   num_samples: int = 512, num_per_group: int = 128, positive_fraction: float = 0.25,
+                   scales: tuple[int, ...] = REFERENCE_SCALES, reg_loss=ls_iou_loss, eta: float = 1.0,
+                   append_gt: bool = True,
+                   matcher: TwoPassMatcher | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The second stage's loss for ONE image.
+
+    feature_map: (C, h, w) or (1, C, h, w), the detection map (P2 of FPN-finest) at ``stride`` pixels.
+    proposals: (R, 4) x1y1x2y2 first-stage boxes (after NMS, detached); gt_boxes: (M, 4); gt_ignore: (M,).
+    generator: a ``torch.Generator`` on the labels' device, for the random draws.
+    sampler, hard, num_samples, num_per_group, positive_fraction: see :func:`select_samples`.
+    scales: the reference scales R of eq. 4. reg_loss: ``ls_iou_loss`` (eq. 5) or ``smooth_l1_loss``.
+    eta: eq. 2's regression weight. append_gt, matcher: see :func:`assign_targets`.
+
+    Only the sampled RoIs go through the head with gradient (OHEM first scores every RoI without it).
+    Eq. 2 is normalised per reference-scale group with GS and over the whole image with RS.
+    Returns the scalar loss and ``{"cls", "reg", "num_pos", "num_neg"}`` (detached).
+    """
+    if feature_map.dim() == 3:
+        feature_map = feature_map[None]
+    proposals = proposals.detach()  # no gradient into the first stage's boxes (Fast R-CNN's approximation)
+    rois, labels, matched_boxes = assign_targets(proposals, gt_boxes, gt_ignore, matcher, append_gt)
+    groups = reference_scale(rois, scales)
+    num_groups = len(scales)
+
+    losses = None
+    if hard == "ohem":
+        with torch.no_grad():  # OHEM's read-only pass over every RoI
+            logits_all, _ = head(feature_map, [rois], stride)
+            losses = softmax_ce(logits_all, (labels == 1).long())[0]
+    samples = select_samples(labels, groups, num_groups, sampler, num_samples, num_per_group, positive_fraction,
+                             hard, losses, generator)
+
+    # Re-index the drawn RoIs as 0..P+Q-1 so the head runs on them only.
+    idx = samples.indices
+    num_pos = samples.pos.numel()
+    logits, deltas = head(feature_map, [rois[idx]], stride)
+    local = Samples(torch.arange(num_pos, device=idx.device), torch.arange(num_pos, idx.numel(), device=idx.device))
+    grouped = sampler == "gs"
+    loss, parts = detection_loss(logits, deltas, rois[idx], labels[idx], matched_boxes[idx], local,
+                                 groups[idx] if grouped else None, num_groups if grouped else 1,
+                                 cls_loss=focal_star_loss if hard == "focal*" else softmax_ce,
+                                 reg_loss=reg_loss, eta=eta)
+    parts["num_pos"] = torch.tensor(num_pos)
+    parts["num_neg"] = torch.tensor(samples.neg.numel())
+    return loss, parts
+
+
+def ensemble_scores(first: torch.Tensor, second: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
+    """Sec. 6.3's final score: ``weight * first + (1 - weight) * second``; 0.5 = the mean of the two face
+    probabilities (the paper "simply ensemble[s]" them without a formula; the mean is our reading).
+    first, second: (R,) probabilities in [0, 1] -> (R,)."""
+    return weight * first + (1.0 - weight) * second
+
+
+@torch.no_grad()
+def refine(head: FastRCNNHead, feature_map: torch.Tensor, proposals, first_stage_scores: torch.Tensor,
+           stride: float, weight: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference: the second stage on the first stage's proposals.
+
+    feature_map: (B, C, h, w) (or (C, h, w) for one image); proposals: a list of B (R_i, 4) x1y1x2y2 or
+    an (R, 5) tensor with the batch index; first_stage_scores: (R,) face probabilities of the proposals,
+    in the same (concatenated) order; weight: the first stage's share in :func:`ensemble_scores`.
+    Returns ``boxes (R, 4)`` (the proposals refined by eq. 13) and ``scores (R,)``, in proposal order
+    (split them with the R_i). No NMS here: the caller runs it on the refined boxes.
+    """
+    if feature_map.dim() == 3:
+        feature_map = feature_map[None]
+    rois = _as_rois(proposals).to(feature_map)
+    logits, deltas = head(feature_map, rois, stride)
+    boxes = decode(deltas, rois[:, 1:])
+    second = torch.softmax(logits, dim=1)[:, 1]
+    return boxes, ensemble_scores(first_stage_scores.to(second), second, weight)

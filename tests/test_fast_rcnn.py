@@ -1,0 +1,156 @@
+import pytest
+import torch
+
+from gslib import anchors
+from gslib.fast_rcnn import (
+    FastRCNNHead,
+    assign_targets,
+    ensemble_scores,
+    fast_rcnn_loss,
+    refine,
+    select_proposals,
+    select_samples,
+)
+from gslib.losses import smooth_l1_loss
+from gslib.model import Detector
+from gslib.sampling import reference_scale
+
+
+def test_roi_align_shape_and_constant_region():
+    head = FastRCNNHead(8, hidden=16)
+    fmap = torch.zeros(2, 8, 16, 16)
+    fmap[1, :, 4:12, 4:12] = 3.0  # image pixels 16..48 at stride 4
+    # Image 1's RoI lies inside the constant block, more than half a cell from its edge.
+    proposals = [torch.tensor([[0.0, 0.0, 32.0, 32.0]]), torch.tensor([[20.0, 20.0, 44.0, 44.0],
+                                                                       [0.0, 0.0, 64.0, 64.0]])]
+    pooled = head.pool(fmap, proposals, stride=4)
+    assert pooled.shape == (3, 8, 7, 7)
+    assert torch.allclose(pooled[1], torch.full((8, 7, 7), 3.0))
+    assert pooled[0].abs().max() == 0  # image 0's map is all zeros: the batch index is honoured
+    # The (R, 5) form gives the same, and forward gives (R, 2) and (R, 4).
+    rois = torch.tensor([[0, 0.0, 0.0, 32.0, 32.0], [1, 20.0, 20.0, 44.0, 44.0], [1, 0.0, 0.0, 64.0, 64.0]])
+    assert torch.equal(head.pool(fmap, rois, stride=4), pooled)
+    logits, deltas = head(fmap, rois, stride=4)
+    assert logits.shape == (3, 2) and deltas.shape == (3, 4)
+
+
+def test_assign_targets_hand_worked():
+    gt = torch.tensor([[0.0, 0.0, 100.0, 100.0], [200.0, 0.0, 300.0, 100.0]])
+    proposals = torch.tensor([[0.0, 0.0, 70.0, 100.0],     # IoU 0.70 with gt 0 -> positive (pass 1)
+                              [0.0, 0.0, 55.0, 100.0],     # IoU 0.55 -> ignored: gt 0 already has a positive
+                              [0.0, 0.0, 30.0, 100.0],     # IoU 0.30 -> negative
+                              [200.0, 0.0, 255.0, 100.0]])  # IoU 0.55, gt 1's only candidate -> pass 2 positive
+    rois, labels, matched = assign_targets(proposals, gt, append_gt=False)
+    assert torch.equal(rois, proposals)
+    assert labels.tolist() == [1, -1, 0, 1]
+    assert torch.equal(matched[0], gt[0]) and torch.equal(matched[3], gt[1])
+
+    # With the ground truth appended (Fast R-CNN), gt 1 has an IoU-1 positive, so pass 2 adds nothing.
+    rois, labels, _ = assign_targets(proposals, gt, append_gt=True)
+    assert rois.shape == (6, 4) and labels.tolist() == [1, -1, 0, -1, 1, 1]
+    # An ignored box is neither appended nor matched; RoIs on it are ignored, not negatives.
+    rois, labels, _ = assign_targets(proposals, gt, torch.tensor([False, True]), append_gt=True)
+    assert rois.shape == (5, 4) and labels.tolist() == [1, -1, 0, -1, 1]
+
+
+def test_group_sampling_over_reference_scales_vs_random():
+    # 200 RoIs near scale 16 (20 positive) and 20 near 128 (4 positive).
+    small = torch.tensor([[0.0, 0.0, 16.0, 16.0]]).repeat(200, 1)
+    large = torch.tensor([[0.0, 0.0, 128.0, 128.0]]).repeat(20, 1)
+    rois = torch.cat([small, large])
+    groups = reference_scale(rois, (16, 32, 64, 128))
+    labels = torch.zeros(220, dtype=torch.int64)
+    labels[:20] = 1
+    labels[200:204] = 1
+
+    gs = select_samples(labels, groups, 4, "gs", num_per_group=16, generator=torch.Generator().manual_seed(0))
+    # Each group its own quota: 4 positives (16 * 0.25) and 12 negatives.
+    assert torch.bincount(groups[gs.pos], minlength=4).tolist() == [4, 0, 0, 4]
+    assert torch.bincount(groups[gs.neg], minlength=4).tolist() == [12, 0, 0, 12]
+
+    rs = select_samples(labels, groups, 4, "rs", num_samples=32, generator=torch.Generator().manual_seed(0))
+    assert rs.indices.numel() == 32 and rs.pos.numel() == 8
+    # RS draws in proportion to what exists: the scale-128 group gets far less than GS's 16.
+    assert (groups[rs.indices] == 3).sum() < 8
+
+
+def test_select_proposals_grouped_keeps_small_faces():
+    # 8 disjoint small boxes scoring low, 8 disjoint large ones scoring high.
+    small = torch.tensor([[20.0 * i, 0.0, 20.0 * i + 16.0, 16.0] for i in range(8)])
+    large = torch.tensor([[130.0 * i, 100.0, 130.0 * i + 128.0, 228.0] for i in range(8)])
+    boxes = torch.cat([small, large])
+    scores = torch.cat([torch.full((8,), 0.1), torch.full((8,), 0.9)])
+    plain = select_proposals(boxes, scores, num_proposals=8)
+    assert (plain >= 8).all()  # a global top 8 keeps only large boxes
+    grouped = select_proposals(boxes, scores, num_proposals=8, grouped=True)
+    assert sorted(reference_scale(boxes[grouped]).tolist()) == [0, 0, 3, 3]  # 8 // 4 per group
+    # NMS still applies: a duplicate of the first small box is dropped.
+    dup = select_proposals(torch.cat([boxes, small[:1]]), torch.cat([scores, torch.tensor([0.05])]), 100,
+                           grouped=True)
+    assert dup.numel() == 16
+
+
+def _toy_problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    fmap = torch.randn(1, 8, 32, 32, generator=g)
+    gt = torch.tensor([[20.0, 20.0, 44.0, 44.0], [60.0, 50.0, 124.0, 114.0]])
+    jitter = torch.randn(40, 4, generator=g) * 4
+    # 40 jittered copies of the faces, 60 random boxes: (x, y) in [0, 80), side 16..48.
+    xy = torch.rand(60, 2, generator=g) * 80
+    side = 16 + torch.rand(60, 1, generator=g) * 32
+    proposals = torch.cat([gt.repeat(20, 1) + jitter, torch.cat([xy, xy + side], dim=1)])
+    return fmap, proposals, gt
+
+
+@pytest.mark.parametrize("sampler,hard,reg", [("gs", None, None), ("rs", None, smooth_l1_loss),
+                                              ("gs", "ohem", None), ("rs", "focal*", None)])
+def test_sgd_reduces_loss(sampler, hard, reg):
+    torch.manual_seed(0)
+    fmap, proposals, gt = _toy_problem()
+    head = FastRCNNHead(8, hidden=32)
+    opt = torch.optim.SGD(head.parameters(), lr=0.05, momentum=0.9)
+    kwargs = dict(sampler=sampler, hard=hard, num_samples=64, num_per_group=32)
+    if reg is not None:
+        kwargs["reg_loss"] = reg
+    history = []
+    for _ in range(15):
+        # The same draw every step, so the loss is comparable across steps.
+        loss, parts = fast_rcnn_loss(head, fmap, 4, proposals, gt, generator=torch.Generator().manual_seed(1),
+                                     **kwargs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    assert parts["num_pos"] > 0 and parts["num_neg"] > 0
+    assert history[-1] < 0.7 * history[0]
+
+
+def test_ensemble_and_refine():
+    first, second = torch.tensor([0.9, 0.2]), torch.tensor([0.5, 0.6])
+    assert torch.allclose(ensemble_scores(first, second), torch.tensor([0.7, 0.4]))
+    assert torch.allclose(ensemble_scores(first, second, weight=0.25), 0.25 * first + 0.75 * second)
+
+    head = FastRCNNHead(8, hidden=16)
+    for p in (head.bbox.weight, head.bbox.bias, head.cls.weight, head.cls.bias):
+        torch.nn.init.zeros_(p)  # zero deltas, second-stage probability 0.5
+    proposals = [torch.tensor([[4.0, 4.0, 20.0, 20.0]]), torch.tensor([[8.0, 0.0, 40.0, 24.0]])]
+    boxes, scores = refine(head, torch.randn(2, 8, 16, 16), proposals, torch.tensor([0.9, 0.1]), stride=4)
+    assert torch.allclose(boxes, torch.cat(proposals))
+    assert torch.allclose(scores, torch.tensor([0.7, 0.3]))
+
+
+def test_with_real_detector_p2():
+    torch.manual_seed(0)
+    det = Detector(anchors.fpn_finest(), "resnet10", width_divisor=8, channels=16, head_channels=16)
+    images = torch.randn(1, 3, 64, 64)
+    p2 = det.features(images)["P2"]
+    assert p2.shape == (1, 16, 16, 16)
+    head = FastRCNNHead(16, hidden=32)
+    gt = torch.tensor([[8.0, 8.0, 24.0, 24.0], [20.0, 16.0, 60.0, 56.0]])
+    proposals = torch.cat([gt + torch.randn(2, 4), torch.tensor([[0.0, 30.0, 20.0, 50.0]])])
+    loss, parts = fast_rcnn_loss(head, p2, 4, proposals, gt, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and parts["num_pos"] >= 2
+    assert det.trunk.parameters().__next__().grad is not None  # the second stage trains the shared trunk
+    boxes, scores = refine(head, p2, [proposals], torch.rand(3), stride=4)
+    assert boxes.shape == (3, 4) and scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
