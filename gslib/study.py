@@ -56,9 +56,11 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     return result
 
 
-def evaluated_run(config: Experiment, profile: Profile, progress: bool = True) -> tuple[Path, dict]:
-    """The run directory of ``(config, profile)`` and its evaluation, each computed only when missing."""
-    run = get_run(config, profile, progress=progress)
+def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
+                  runs=None) -> tuple[Path, dict]:
+    """The run directory of ``(config, profile)`` and its evaluation, each computed only when missing.
+    ``runs``: where run directories live (default ``results/runs``, see :func:`gslib.experiments.run_dir`)."""
+    run = get_run(config, profile, progress=progress, runs=runs)
     path = run / EVALUATION
     result = json.loads(path.read_text()) if path.is_file() else evaluate_run(run, profile, progress)
     result["train_seconds"] = json.loads((run / "metrics.json").read_text())["train_seconds"]
