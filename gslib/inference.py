@@ -13,6 +13,7 @@ scale) of each box, written as the 6th column of the official prediction files.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,6 +42,12 @@ def pyramid_scales(width: int, height: int, scales=JITTER_SCALES, max_side: int 
     return kept or [min(scales)]
 
 
+@functools.lru_cache(maxsize=64)
+def _anchors(layout, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layout's anchors for one input size, kept: a val set has few distinct (size, scale) pairs."""
+    return layout.anchors(height, width, device=device)
+
+
 @torch.no_grad()
 def _one_scale(detector, image: Image.Image, scale: float, top_k: int, flip: bool, device) -> Detections:
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
@@ -48,7 +55,7 @@ def _one_scale(detector, image: Image.Image, scale: float, top_k: int, flip: boo
     if flip:
         resized = resized.transpose(Image.FLIP_LEFT_RIGHT)
     logits, deltas = detector(to_tensor(resized)[None].to(device))
-    anchors, groups = detector.layout.anchors(h, w, device=device)
+    anchors, groups = _anchors(detector.layout, h, w, device)
     scores = torch.softmax(logits[0].float(), dim=1)[:, 1]
     k = min(top_k, scores.numel())
     scores, keep = scores.topk(k)
