@@ -310,6 +310,7 @@ def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Modu
     init_distributed()
     rank, world = distributed_info()
     device = device or pick_device()
+    threads = torch.get_num_threads()
     if profile.cpu_threads and device.type == "cpu":
         torch.set_num_threads(profile.cpu_threads)
     if profile.deterministic and device.type == "cuda":
@@ -320,9 +321,19 @@ def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Modu
         return _train(config, profile, run_dir, model, dataset, device, progress, rank, world)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(threads)
 
 
 def _train(config, profile, run_dir, model, dataset, device, progress, rank, world) -> dict:
+    if model is None and profile.pretrain_iterations > 0:
+        # The shared pre-trained trunk first (rank 0; it seeds its own draws), so that the detector's
+        # initialisation below draws the same numbers whether the trunk was cached or not.
+        from gslib.pretrain import pretrained_trunk
+
+        if rank == 0:
+            pretrained_trunk(profile, progress)
+        if world > 1:
+            dist.barrier()
     seed_everything(config.seed)
     if model is None:
         model = build_detector(config, profile)
@@ -382,8 +393,11 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
     cache = AnchorCache(model.layout, device)
     batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
+    # The loader's own generator: without one, creating its iterator draws from the global RNG, and a
+    # resumed run would continue one draw ahead of a run that never stopped.
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=pad_collate,
-                                         num_workers=profile.num_workers, pin_memory=device.type == "cuda")
+                                         num_workers=profile.num_workers, pin_memory=device.type == "cuda",
+                                         generator=torch.Generator().manual_seed(config.seed))
     model.train()
     bar = tqdm(total=total, initial=start, desc=config.name, disable=not progress or rank != 0, mininterval=2)
     iteration = start
@@ -438,7 +452,7 @@ def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module
     from gslib.experiments import read_config
 
     config, profile = read_config(run_dir)
-    model = build_detector(config, profile)
+    model = build_detector(config, profile, initial_weights=False)
     state = torch.load(Path(run_dir) / CHECKPOINT, map_location=device or "cpu", weights_only=False)
     model.load_state_dict(state["model"])
     return model.to(device or "cpu").eval()
