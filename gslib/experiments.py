@@ -170,6 +170,7 @@ class Profile:
     backbone: str = "resnet50"              # Sec. 5: ResNet-50
     width_divisor: int = 1                  # every trunk width divided by it (1: torchvision's ResNet)
     pretrained: str | None = None           # Sec. 5: ImageNet weights, a path to a torchvision state_dict
+    pretrain_iterations: int = 0            # > 0: the trunk pre-trained by gslib.pretrain instead (default profile)
     frozen_bn: bool = False                 # FrozenBatchNorm2d in the trunk (not stated in the paper)
     channels: int = 256                     # c, the width of the maps (FPN [33]: 256)
     head_channels: int = 256                # c', the width of the head's 3x3 (Faster R-CNN's RPN: 256)
@@ -345,12 +346,19 @@ def total_iterations(num_images: int, profile: Profile) -> int:
     return max(1, math.ceil(profile.epochs * iterations_per_epoch(num_images, profile)))
 
 
-def build_detector(config: Experiment, profile: Profile):
+def build_detector(config: Experiment, profile: Profile, initial_weights: bool = True):
     """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`): the one place a config becomes
-    a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's."""
+    a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's: the
+    ImageNet file ``profile.pretrained``, or the trunk :mod:`gslib.pretrain` stores (pre-training it when
+    missing). ``initial_weights=False`` skips them (a checkpoint will be loaded over the model)."""
     from gslib.model import Detector
 
+    pretrained = profile.pretrained if initial_weights else None
+    if initial_weights and profile.pretrain_iterations > 0:
+        from gslib.pretrain import pretrained_trunk
+
+        pretrained = pretrained_trunk(profile)
     return Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
                     dilated_head=config.dilated_head, channels=profile.channels,
                     head_channels=profile.head_channels, width_divisor=profile.width_divisor,
-                    pretrained=profile.pretrained, frozen_bn=profile.frozen_bn)
+                    pretrained=pretrained, frozen_bn=profile.frozen_bn)

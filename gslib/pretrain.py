@@ -1,0 +1,226 @@
+"""Trunk pre-training: the default profile's stand-in for ImageNet weights.
+
+The paper fine-tunes every detector from an ImageNet-pre-trained ResNet (Sec. 5). No weights can be
+downloaded here, and a detector trained from scratch for the few CPU minutes the default profile allows
+stays near zero AP. So the default profile pre-trains its trunk once, on a task that knows nothing of
+anchors, feature maps or samplers, and every detector of the study starts from that same trunk, as every
+detector of the paper starts from the same ImageNet weights.
+
+The task is image classification of square crops of the training images: "a face fills the centre of the
+crop" (1) or not (0). Half the crops are centred on a face, sized 1.6-2.4x its side; the other half are
+anywhere, of any size, so most negatives are clutter and face-like distractors. A crop's label follows
+from the annotations by :func:`crop_labels`, whichever way it was drawn. Crops are cut and resized by
+``torchvision.ops.roi_align`` from the (normalised) image.
+
+The trunk is stored once per setting under ``<results>/runs/trunk-<hash>/``: ``trunk.pt`` (a torchvision
+ResNet ``state_dict`` with a 2-way ``fc``, loadable by :meth:`gslib.model.ResNetTrunk.load_imagenet`),
+``config.json`` and ``metrics.json`` (accuracy on crops of the validation images).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.ops import roi_align
+from tqdm.auto import tqdm
+
+from gslib.datasets import read_records, to_tensor
+from gslib.experiments import Profile, canonical_json, digest, write_atomic
+from gslib.paths import results_dir
+
+TRUNK = "trunk.pt"
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """What decides the pre-trained trunk (its hash names the stored trunk)."""
+
+    data_root: str
+    train_images: str
+    train_annotations: str
+    backbone: str
+    width_divisor: int
+    iterations: int
+    images_per_batch: int = 4       # images read per iteration
+    crops_per_image: int = 32       # crops cut from each (a batch of 128 crops)
+    crop: int = 64                  # crop side after resizing, pixels
+    lr: float = 0.1                 # SGD, momentum 0.9, cosine decay to 0, as for ImageNet ResNets
+    weight_decay: float = 1e-4
+    min_face: float = 6.0           # faces smaller than this (sqrt(w h), pixels) are not crop centres
+    seed: int = 0
+
+
+def pretraining(profile: Profile) -> Pretraining:
+    """The trunk pre-training of ``profile`` (``profile.pretrain_iterations > 0``)."""
+    return Pretraining(profile.data_root, profile.train_images, profile.train_annotations, profile.backbone,
+                       profile.width_divisor, profile.pretrain_iterations)
+
+
+class Classifier(nn.Module):
+    """The trunk with global average pooling and a linear layer: torchvision's ResNet classifier layout, so
+    its ``state_dict`` loads into a detector's trunk like ImageNet weights (``fc.*`` dropped).
+    ``forward(x: (B, 3, h, w)) -> (B, classes)`` logits."""
+
+    def __init__(self, backbone: str, width_divisor: int, classes: int = 2):
+        from gslib.model import build_trunk
+
+        super().__init__()
+        self.trunk = build_trunk(backbone, width_divisor)
+        self.fc = nn.Linear(self.trunk.out_channels["C5"], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.trunk(x)["C5"].mean(dim=(2, 3)))
+
+    def torchvision_state_dict(self) -> dict[str, torch.Tensor]:
+        return {**self.trunk.state_dict(), "fc.weight": self.fc.weight, "fc.bias": self.fc.bias}
+
+
+def draw_crops(boxes: torch.Tensor, ignore: torch.Tensor, width: int, height: int, count: int,
+               generator: torch.Generator, min_face: float = 6.0, context=(1.6, 2.4)) -> torch.Tensor:
+    """(count, 4) square crops x1y1x2y2 of a ``width x height`` image with faces ``boxes`` (N, 4): the first
+    half centred (+-15 % of the side) on faces of side >= ``min_face`` drawn at random, sized ``context``
+    times the face; the rest (all of them if there is no such face) anywhere in the image, side
+    log-uniform between ``context[0] * min_face`` and the image's shorter side."""
+    side = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1).sqrt()
+    usable = torch.nonzero((side >= min_face) & ~ignore).flatten()
+    on_faces = count // 2 if len(usable) else 0
+    pick = usable[torch.randint(max(len(usable), 1), (on_faces,), generator=generator)]
+    u = torch.rand(on_faces, 3, generator=generator)
+    s = side[pick] * (context[0] + (context[1] - context[0]) * u[:, 0])
+    cx = (boxes[pick, 0] + boxes[pick, 2]) / 2 + (u[:, 1] - 0.5) * 0.3 * s
+    cy = (boxes[pick, 1] + boxes[pick, 3]) / 2 + (u[:, 2] - 0.5) * 0.3 * s
+    rest = count - on_faces
+    lo, hi = math.log(context[0] * min_face), math.log(max(min(width, height), context[0] * min_face))
+    v = torch.rand(rest, 3, generator=generator)
+    s2 = torch.exp(lo + (hi - lo) * v[:, 0])
+    cx2 = s2 / 2 + v[:, 1] * (width - s2).clamp(min=0)
+    cy2 = s2 / 2 + v[:, 2] * (height - s2).clamp(min=0)
+    s, cx, cy = torch.cat([s, s2]), torch.cat([cx, cx2]), torch.cat([cy, cy2])
+    return torch.stack([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2], dim=1)
+
+
+def crop_labels(crops: torch.Tensor, boxes: torch.Tensor, ignore: torch.Tensor, context=(1.6, 2.4),
+                slack: float = 1.25) -> torch.Tensor:
+    """(C,) int64 label of each crop (C, 4): 1 when a face's centre lies in the crop's central half and its
+    side is the crop's divided by ``context`` (widened by ``slack`` either way); -1 (not trained on) when
+    only an ignored face does; 0 otherwise."""
+    if len(boxes) == 0:
+        return torch.zeros(len(crops), dtype=torch.int64)
+    s = (crops[:, 2] - crops[:, 0])[:, None]
+    centre = (crops[:, :2] + crops[:, 2:])[:, None] / 2
+    face_centre = (boxes[:, :2] + boxes[:, 2:])[None] / 2
+    side = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1).sqrt()[None]
+    inside = ((face_centre - centre).abs() <= s[..., None] / 4).all(dim=2)
+    fits = (side >= s / (context[1] * slack)) & (side <= s * slack / context[0])
+    hit = inside & fits
+    labels = hit[:, ~ignore].any(dim=1).long()
+    labels[(labels == 0) & hit[:, ignore].any(dim=1)] = -1
+    return labels
+
+
+def crop_batch(images_root: Path, records, indices, cfg: Pretraining, generator: torch.Generator,
+               flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut ``cfg.crops_per_image`` crops from each image of ``records[indices]``: (B, 3, crop, crop) float32
+    and (B,) labels in {0, 1} (crops labelled -1 are left out)."""
+    patches, labels = [], []
+    for i in indices:
+        rec = records[int(i)]
+        with Image.open(images_root / rec.name) as im:
+            image = to_tensor(im.convert("RGB"))
+        h, w = image.shape[1:]
+        crops = draw_crops(rec.boxes, rec.ignore, w, h, cfg.crops_per_image, generator, cfg.min_face)
+        y = crop_labels(crops, rec.boxes, rec.ignore)
+        keep = y >= 0
+        patches.append(roi_align(image[None], [crops[keep]], cfg.crop, aligned=True))
+        labels.append(y[keep])
+    x, y = torch.cat(patches), torch.cat(labels)
+    if flip:
+        flipped = torch.rand(len(x), generator=generator) < 0.5
+        x[flipped] = x[flipped].flip(-1)
+    return x, y
+
+
+def trunk_dir(profile: Profile) -> Path:
+    return results_dir(profile.name) / "runs" / f"trunk-{digest(pretraining(profile))}"
+
+
+def pretrained_trunk(profile: Profile, progress: bool = True) -> Path:
+    """Path of ``profile``'s pre-trained trunk (``trunk.pt``), pre-training it first when it is missing."""
+    directory = trunk_dir(profile)
+    if not (directory / TRUNK).is_file():
+        pretrain(pretraining(profile), directory, profile, progress=progress)
+    return directory / TRUNK
+
+
+def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool = True) -> dict:
+    """Pre-train the trunk of ``cfg`` and store it in ``directory`` (see the module docstring)."""
+    from gslib.train import ensure_data, pick_device, seed_everything
+
+    ensure_data(profile)
+    device = pick_device()
+    if profile.cpu_threads and device.type == "cpu":
+        torch.set_num_threads(profile.cpu_threads)
+    seed_everything(cfg.seed)
+    root = Path(profile.path(""))
+    records = read_records(root / cfg.train_annotations)
+    model = Classifier(cfg.backbone, cfg.width_divisor).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations)
+    g = torch.Generator().manual_seed(cfg.seed)
+    losses, correct, seen = [], 0, 0
+    model.train()
+    start = time.perf_counter()
+    for _ in tqdm(range(cfg.iterations), desc="trunk pre-training", disable=not progress, mininterval=2):
+        indices = torch.randint(len(records), (cfg.images_per_batch,), generator=g)
+        x, y = crop_batch(root / cfg.train_images, records, indices, cfg, g)
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    seconds = time.perf_counter() - start
+    metrics = {"iterations": cfg.iterations, "train_seconds": round(seconds, 2),
+               "loss_first_100": sum(losses[:100]) / max(1, len(losses[:100])),
+               "loss_last_100": sum(losses[-100:]) / max(1, len(losses[-100:])),
+               "train_accuracy": correct / max(seen, 1),
+               "val": held_out_accuracy(model, root, cfg, device)}
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(directory / "config.json", json.dumps(json.loads(canonical_json(cfg)), indent=1) + "\n")
+    tmp = directory / (TRUNK + ".tmp")
+    torch.save({k: v.detach().cpu() for k, v in model.torchvision_state_dict().items()}, tmp)
+    tmp.replace(directory / TRUNK)
+    write_atomic(directory / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+@torch.no_grad()
+def held_out_accuracy(model: Classifier, root: Path, cfg: Pretraining, device, images: int = 128) -> dict:
+    """Accuracy on crops of the first ``images`` validation images (``WIDER_val``), by class."""
+    annotations = root / "wider_face_split" / "wider_face_val_bbx_gt.txt"
+    if not annotations.is_file():
+        return {}
+    records = read_records(annotations)[:images]
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    x, y = crop_batch(root / "WIDER_val" / "images", records, range(len(records)), cfg, g, flip=False)
+    model.eval()
+    pred = torch.cat([model(b.to(device)).argmax(1).cpu() for b in x.split(256)])
+    model.train()
+    out = {"crops": len(y), "accuracy": float((pred == y).float().mean())}
+    for c in (0, 1):
+        out[f"accuracy_class_{c}"] = float((pred[y == c] == c).float().mean()) if (y == c).any() else None
+    return out
+
+
+__all__ = ["Classifier", "Pretraining", "crop_labels", "draw_crops", "pretrain", "pretrained_trunk",
+           "pretraining"]
