@@ -2,6 +2,7 @@
 
     python -m gslib train --experiment FPN-finest --profile smoke [--seed 1]
     torchrun --nproc-per-node 8 -m gslib train --experiment FPN-finest-sampling --profile paper
+    python -m gslib pretrain --profile default   (the profile's shared trunk, gslib.pretrain; train does it too)
     python -m gslib flops --backbone resnet50 --detector FPN --size 1024      (see ``flops --help``)
 
 ``train`` prints the run directory (results/runs/<name>-<hash>/); a complete run is reused, an interrupted
@@ -36,7 +37,7 @@ def train_main(argv: list[str]) -> int:
     if args.data:
         profile = dataclasses.replace(profile, data_root=args.data, synth_profile=None)
     if args.pretrained:
-        profile = dataclasses.replace(profile, pretrained=args.pretrained)
+        profile = dataclasses.replace(profile, pretrained=args.pretrained, pretrain_iterations=0)
     run = get_run(config, profile, progress=not args.no_progress, runs=args.runs)
     import torch.distributed as dist
 
@@ -45,15 +46,33 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
+def pretrain_main(argv: list[str]) -> int:
+    from gslib.experiments import PROFILES
+    from gslib.pretrain import pretrained_trunk
+
+    parser = argparse.ArgumentParser(prog="python -m gslib pretrain",
+                                     description="Pre-train (or find) the profile's shared trunk.")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    args = parser.parse_args(argv)
+    profile = PROFILES[args.profile]
+    if not profile.pretrain_iterations:
+        parser.error(f"profile {profile.name} does not pre-train its trunk (pretrain_iterations = 0)")
+    print(pretrained_trunk(profile))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": "train a named experiment", "flops": "FLOPs and parameters of a detector"}
+    commands = {"train": "train a named experiment", "pretrain": "pre-train a profile's shared trunk",
+                "flops": "FLOPs and parameters of a detector"}
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         print("commands: " + "; ".join(f"{k}: {v}" for k, v in commands.items()), file=sys.stderr)
         return 2
     if argv[0] == "train":
         return train_main(argv[1:])
+    if argv[0] == "pretrain":
+        return pretrain_main(argv[1:])
     from gslib.flops import main as flops_main  # written alongside; imported only when asked for
 
     flops_main(argv[1:])

@@ -211,7 +211,7 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     batch = pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
     configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling")}
     torch.manual_seed(0)
-    model = build_detector(configs["RS"], profile).train()
+    model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
     device = torch.device("cpu")
     matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)

@@ -98,20 +98,27 @@ def to_wider_rows(dets: Detections) -> np.ndarray:
                             dets.scales.double().numpy()])
 
 
-def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
+def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None,
                    **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
-    ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths."""
+    ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
+    same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
+    ``out_dir/coco_results.json``."""
     from tqdm.auto import tqdm
 
     from gslib.data.wider import image_key, write_predictions
 
-    final, by_scale = {}, {}
+    final, by_scale, coco = {}, {}, {}
     for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
         with Image.open(Path(images_root) / name) as im:
             f, s = detect(detector, im.convert("RGB"), **detect_args)
         final[image_key(name)], by_scale[image_key(name)] = to_wider_rows(f), to_wider_rows(s)
+        coco[name] = (final[image_key(name)][:, :4], final[image_key(name)][:, 4])
     out_dir = Path(out_dir)
     write_predictions(out_dir / "final", final)
     write_predictions(out_dir / "by_scale", by_scale)
+    if coco_gt is not None:
+        from gslib.data.coco import detections_to_coco_results, load_coco, write_coco_results
+
+        write_coco_results(out_dir / "coco_results.json", detections_to_coco_results(load_coco(coco_gt), coco))
     return out_dir / "final", out_dir / "by_scale"

@@ -28,7 +28,6 @@ import torch
 from PIL import Image
 from torch import nn
 from torchvision.ops import roi_align
-from tqdm.auto import tqdm
 
 from gslib.datasets import read_records, to_tensor
 from gslib.experiments import Profile, canonical_json, digest, write_atomic
@@ -160,6 +159,8 @@ def pretrained_trunk(profile: Profile, progress: bool = True) -> Path:
 
 def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool = True) -> dict:
     """Pre-train the trunk of ``cfg`` and store it in ``directory`` (see the module docstring)."""
+    from tqdm.auto import tqdm
+
     from gslib.train import ensure_data, pick_device, seed_everything
 
     ensure_data(profile)

@@ -5,6 +5,7 @@ faces on the validation images with the profile's test settings (:mod:`gslib.inf
 with the official WIDER FACE protocol (:mod:`gslib.evaluate.wider`) and stores in the run directory:
 
 - ``predictions/final`` and ``predictions/by_scale`` (official prediction folders, 6th column = anchor scale),
+  and ``predictions/coco_results.json`` when the data has its val set as COCO JSON (the embedded benchmark),
 - ``evaluation.json``: AP of easy / medium / hard / all and @S, the inference time,
 - ``counts_<subset>.npz``: per-image counts for the paired bootstrap over images (:mod:`gslib.stats`).
 
@@ -27,6 +28,7 @@ from gslib.stats import mean_interval
 EVALUATION = "evaluation.json"
 VAL_IMAGES = "WIDER_val/images"
 GROUND_TRUTH = "eval_tools/ground_truth"
+COCO_VAL = "annotations/instances_val.json"  # the embedded benchmark's val set as COCO JSON, when present
 
 
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
@@ -39,11 +41,13 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
+    coco_gt = profile.path(COCO_VAL)
     start = time.perf_counter()
     final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
                                      run / "predictions", scales=profile.test_scales,
                                      max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
-                                     nms_threshold=profile.nms_thresh, progress=progress)
+                                     nms_threshold=profile.nms_thresh, progress=progress,
+                                     coco_gt=coco_gt if coco_gt.is_file() else None)
     seconds = time.perf_counter() - start
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
     aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if k.startswith("@")})
@@ -86,3 +90,58 @@ def seed_table(results: dict[str, list[dict]], columns=("easy", "medium", "hard"
         row["train s"] = float(np.mean([r["train_seconds"] for r in runs]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], column: str = "all",
+            bootstrap: int = 1000) -> pd.DataFrame:
+    """``method`` minus ``baseline`` in AP ``column``, paired by seed (the i-th run of each shares its seed,
+    hence its data order, augmentation and sampling draws), one row per seed with the paired bootstrap over
+    images of that seed's difference (:func:`gslib.stats.paired_bootstrap`), and a last row ``"mean"`` with
+    the mean difference and its Student-t 95% interval over seeds.
+    ``baseline``, ``method``: ``[(run directory, evaluation)]`` as :func:`evaluated_run` returns them."""
+    from gslib.stats import paired_bootstrap
+
+    if len(baseline) != len(method):
+        raise ValueError(f"paired by seed: {len(baseline)} baseline runs but {len(method)} method runs")
+    rows = []
+    for seed, ((run_a, ev_a), (run_b, ev_b)) in enumerate(zip(baseline, method)):
+        row = {"seed": seed, "baseline": ev_a["ap"][column], "method": ev_b["ap"][column],
+               "difference": ev_b["ap"][column] - ev_a["ap"][column]}
+        if column in ("easy", "medium", "hard", "all"):
+            b = paired_bootstrap(counts(run_a, column), counts(run_b, column), num=bootstrap, seed=seed)
+            row.update(low=b["low"], high=b["high"], p_method_better=b["p_b_better"])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    mean, lo, hi = mean_interval(table["difference"])
+    rows.append({"seed": "mean", "baseline": table["baseline"].mean(), "method": table["method"].mean(),
+                 "difference": mean, "low": lo, "high": hi})
+    return pd.DataFrame(rows)
+
+
+def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | None = None,
+                    columns=("easy", "medium", "hard", "all", "@16", "@32", "@64", "@128")):
+    """AP per column for each detector: the mean over seeds with its 95% interval (error bars) and each
+    seed's AP (dots); the paper's AP (``paper``: detectors x columns, 0-1) as open markers beside."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2, 3.6))
+    width = 0.8 / len(evaluations)
+    x = np.arange(len(columns))
+    for i, (name, runs) in enumerate(evaluations.items()):
+        values = np.array([[r["ap"][c] for c in columns] for r in runs])  # (seeds, columns)
+        stats = np.array([mean_interval(values[:, j]) for j in range(len(columns))])
+        pos = x - 0.4 + width * (i + 0.5)
+        err = np.abs(stats[:, 1:] - stats[:, :1]).T if len(runs) > 1 else None
+        bars = ax.bar(pos, stats[:, 0], width * 0.9, yerr=err, capsize=3, label=f"{name} (ours, {len(runs)} seeds)")
+        ax.scatter(np.repeat(pos, len(runs)), values.T.flatten(), s=8, color="k", zorder=3)
+        if paper is not None and name in paper.index:
+            ax.scatter(pos, paper.loc[name, list(columns)], marker="D", facecolors="none",
+                       edgecolors=bars.patches[0].get_facecolor(), zorder=3,
+                       label=f"{name} (paper, WIDER FACE)")
+    ax.set_xticks(x, columns)
+    ax.set_ylabel("AP")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper right", ncols=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

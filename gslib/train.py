@@ -350,8 +350,11 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     total = total_iterations(len(dataset), profile)
     steps = tuple(round(e * per_epoch) for e in profile.lr_steps)
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
-                                weight_decay=profile.weight_decay)
+    if profile.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
+                                    weight_decay=profile.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
 
     def factor(iteration):
         return lr_factor(iteration, steps, profile.lr_gamma, profile.warmup_iterations, profile.warmup_factor)

@@ -1,4 +1,6 @@
 """Inference: pyramid selection, decoding back to the original image, the two NMS outcomes, file rows."""
+import json
+
 import numpy as np
 import torch
 from PIL import Image
@@ -73,8 +75,11 @@ def test_rows_and_folders_with_a_real_detector(tmp_path):
     root = tmp_path / "images"
     (root / "0--E").mkdir(parents=True)
     Image.new("RGB", (40, 30), (120, 80, 60)).save(root / "0--E" / "a.jpg")
+    gt = {"images": [{"id": 7, "file_name": "0--E/a.jpg", "width": 40, "height": 30}],
+          "annotations": [], "categories": [{"id": 1, "name": "face"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
     final, by_scale = predict_folder(detector, root, ["0--E/a.jpg"], tmp_path / "pred", scales=(0.5, 1.0),
-                                     min_score=0.0, max_detections=20)
+                                     min_score=0.0, max_detections=20, coco_gt=tmp_path / "gt.json")
     from gslib.data.wider import read_predictions
     preds = read_predictions(final)
     (key,) = preds
@@ -82,3 +87,8 @@ def test_rows_and_folders_with_a_real_detector(tmp_path):
     assert set(preds[key][:, 5]) <= {16.0, 32.0, 64.0, 128.0}
     assert (preds[key][:, 0] >= 0).all() and (preds[key][:, 0] + preds[key][:, 2] <= 40 + 1e-3).all()
     assert read_predictions(by_scale)[key].shape[1] == 6
+    # The same final detections as COCO results (x y w h, score), for pycocotools.
+    coco = json.loads((tmp_path / "pred" / "coco_results.json").read_text())
+    assert len(coco) == len(preds[key]) and {r["image_id"] for r in coco} == {7}
+    assert np.allclose(sorted(r["score"] for r in coco), sorted(preds[key][:, 4]), atol=1e-6)
+    assert np.allclose(sorted(r["bbox"][2] for r in coco), sorted(preds[key][:, 2]), atol=1e-3)

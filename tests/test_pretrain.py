@@ -2,6 +2,7 @@
 pre-training whose trunk loads into a detector."""
 import dataclasses
 
+import pytest
 import torch
 
 from gslib.experiments import SMOKE, build_detector, experiment
@@ -54,3 +55,16 @@ def test_a_short_pretraining_stores_a_trunk_that_a_detector_loads(smoke_train_se
                               dataclasses.replace(profile, pretrain_iterations=0,
                                                   pretrained=str(tmp_path / "trunk" / "trunk.pt")))
     assert torch.equal(detector.trunk.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])
+
+
+def test_the_cli_refuses_a_profile_that_does_not_pretrain(capsys):
+    from gslib.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["pretrain", "--profile", "paper"])
+    assert stop.value.code == 2 and "does not pre-train" in capsys.readouterr().err
+
+
+def test_a_profile_cannot_both_load_and_pretrain_its_trunk():
+    with pytest.raises(ValueError, match="not both"):
+        dataclasses.replace(SMOKE, pretrained="weights.pth", pretrain_iterations=3)

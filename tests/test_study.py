@@ -2,10 +2,11 @@
 import json
 
 import numpy as np
+import pytest
 
 from gslib.experiments import SMOKE, experiment
 from gslib.stats import ap_from_counts
-from gslib.study import counts, evaluated_run, seed_table
+from gslib.study import compare, counts, evaluated_run, seed_table
 
 
 def test_evaluated_run_is_stored_and_reused(tmp_path):
@@ -13,6 +14,7 @@ def test_evaluated_run_is_stored_and_reused(tmp_path):
     assert set(first["ap"]) >= {"easy", "medium", "hard", "all", "@16", "@32", "@64", "@128"}
     assert all(0.0 <= v <= 1.0 for v in first["ap"].values())
     assert (run / "predictions" / "final").is_dir() and (run / "predictions" / "by_scale").is_dir()
+    assert (run / "predictions" / "coco_results.json").is_file()
     stamp = (run / "evaluation.json").stat().st_mtime_ns
     _, again = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)
     assert again == first and (run / "evaluation.json").stat().st_mtime_ns == stamp
@@ -21,3 +23,32 @@ def test_evaluated_run_is_stored_and_reused(tmp_path):
     table = seed_table({"GS": [first, again]})
     assert table.loc[0, "seeds"] == 2 and np.isclose(table.loc[0, "all"], first["ap"]["all"])
     assert json.loads((run / "evaluation.json").read_text())["images"] == first["images"]
+
+
+def _fake_run(directory, tp_all, ap):
+    """A run directory holding only what compare() reads: per-image counts of 'all' and its evaluation."""
+    directory.mkdir()
+    tp = np.asarray(tp_all, dtype=float)  # (images, thresholds)
+    np.savez_compressed(directory / "counts_all.npz", tp=tp, proposals=np.full_like(tp, 4.0),
+                        faces=np.full(len(tp), 4.0))
+    return directory, {"ap": {"all": ap, "@16": ap / 2}}
+
+
+def test_compare_pairs_runs_by_seed_and_gives_the_interval_over_seeds(tmp_path):
+    # Two seeds; the method's runs detect more faces on every image than the baseline's.
+    base = [_fake_run(tmp_path / f"a{s}", [[1, 2], [1, 1]], 0.30 + 0.01 * s) for s in range(2)]
+    meth = [_fake_run(tmp_path / f"b{s}", [[2, 3], [2, 3]], 0.40 + 0.03 * s) for s in range(2)]
+    table = compare(base, meth, "all", bootstrap=200)
+    assert list(table["seed"]) == [0, 1, "mean"]
+    assert np.allclose(table["difference"][:2].astype(float), [0.10, 0.12])
+    assert table.loc[0, "low"] > 0 and table.loc[0, "p_method_better"] == 1.0  # every replicate favours it
+    mean = table.iloc[2]
+    assert np.isclose(mean["difference"], 0.11)
+    # Student t with 1 degree of freedom: 12.706 * std / sqrt(2) = 12.706 * 0.01414 / 1.414 = 0.127.
+    assert np.isclose(mean["high"] - mean["difference"], 12.706 * np.std([0.10, 0.12], ddof=1) / np.sqrt(2),
+                      rtol=1e-3)
+    # @S columns have no per-image counts: only the seed rows' APs and the interval.
+    sub = compare(base, meth, "@16")
+    assert "p_method_better" not in sub.columns or sub["p_method_better"].isna().all()
+    with pytest.raises(ValueError, match="paired by seed"):
+        compare(base, meth[:1])

@@ -1,0 +1,27 @@
+"""The paper's own numbers, as printed, for the notebooks to show beside ours (AP in %).
+
+Copied by hand from the tables of ``../shared/paper/group_sampling_tpami2022.txt``: this is data, not code.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+AP_COLUMNS = ("easy", "medium", "hard", "all", "@16", "@32", "@64", "@128")
+
+# Table 3: AP on the WIDER FACE validation set (easy, medium, hard, All, @16, @32, @64, @128).
+TABLE3 = {
+    "RPN": (92.5, 91.0, 83.0, 74.0, 48.6, 65.1, 43.8, 21.5),
+    "FPN-finest": (94.1, 93.0, 86.6, 80.2, 65.6, 66.8, 43.9, 22.4),
+    "FPN-finest-DC": (94.4, 93.3, 87.3, 81.1, 66.5, 67.9, 44.5, 23.5),
+    "FPN": (90.9, 91.3, 87.6, 82.1, 72.3, 67.3, 43.2, 21.2),
+    "FPN-finest-stride": (90.4, 91.0, 87.1, 81.6, 72.2, 66.6, 43.3, 21.8),
+    "FPN-finest-sampling": (94.7, 93.8, 88.7, 82.8, 74.1, 72.9, 47.8, 24.5),
+    "FPN-finest-stride-sampling": (87.6, 89.1, 88.2, 83.5, 75.9, 74.2, 48.5, 25.1),
+    "FPN-finest-DC-sampling": (94.9, 94.0, 89.3, 83.7, 74.8, 73.4, 48.8, 25.8),
+    "FPN-finest-DC-WRS": (95.1, 94.9, 89.5, 84.5, 75.9, 73.8, 49.3, 26.3),
+}
+
+
+def table3(names) -> pd.DataFrame:
+    """Table 3's rows ``names`` as fractions (0-1, like our APs), indexed by detector."""
+    return pd.DataFrame({n: [v / 100 for v in TABLE3[n]] for n in names}, index=list(AP_COLUMNS)).T
