@@ -239,7 +239,8 @@ SMOKE = Profile(
 # crop limit 320, 2 images, 1 thread: ResNet-18 c=64: 710 | ResNet-18/2 c=64: 247 | ResNet-10/2 c=64: 190 |
 # ResNet-18/4 c=32: 101-119 | ResNet-10/4 c=32: 83-93 (2 threads: 57; crop 256: 54, 384: 135; 4 images: 165).
 # Chosen: ResNet-10/4, c = c' = 32, crops <= 320, 2 images, 3 epochs = 2,250 iterations (~2.1 min at 2
-# threads), and three departures from Sec. 5, each measured on 100 val images (FPN-finest, 3 epochs):
+# threads), and three departures from Sec. 5, each measured on every 5th or 10th val image (100 or 50
+# images; FPN-finest, 3 epochs, unless said):
 # - The trunk starts from gslib.pretrain's weights (face/background crop classification on the train split,
 #   2,000 iterations, ~5-9 min once per profile), the stand-in for the ImageNet weights no one can download
 #   here; every detector shares them.

@@ -65,7 +65,12 @@ def test_every_field_changes_the_hash():
         assert changed.hash() != base.hash(), field.name
         assert digest(changed, DEFAULT) != digest(base, DEFAULT), field.name
     for field in dataclasses.fields(Profile):
-        changed = dataclasses.replace(DEFAULT, **{field.name: _changed(getattr(DEFAULT, field.name))})
+        if field.name == "optimizer":
+            changed = dataclasses.replace(DEFAULT, optimizer="sgd")
+        elif field.name == "pretrained":  # a weights file replaces the pre-training
+            changed = dataclasses.replace(DEFAULT, pretrained="weights.pth", pretrain_iterations=0)
+        else:
+            changed = dataclasses.replace(DEFAULT, **{field.name: _changed(getattr(DEFAULT, field.name))})
         assert changed.hash() != DEFAULT.hash(), field.name
         assert digest(base, changed) != digest(base, DEFAULT), field.name
 
