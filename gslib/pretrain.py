@@ -161,7 +161,7 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
     """Pre-train the trunk of ``cfg`` and store it in ``directory`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from gslib.train import ensure_data, pick_device, seed_everything
+    from gslib.train import ensure_data, pick_device, save_checkpoint, seed_everything
 
     ensure_data(profile)
     device = pick_device()
@@ -198,9 +198,7 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
                "val": held_out_accuracy(model, root, cfg, device)}
     directory.mkdir(parents=True, exist_ok=True)
     write_atomic(directory / "config.json", json.dumps(json.loads(canonical_json(cfg)), indent=1) + "\n")
-    tmp = directory / (TRUNK + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.torchvision_state_dict().items()}, tmp)
-    tmp.replace(directory / TRUNK)
+    save_checkpoint(directory / TRUNK, {k: v.detach().cpu() for k, v in model.torchvision_state_dict().items()})
     write_atomic(directory / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
 

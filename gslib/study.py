@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from gslib.experiments import Experiment, Profile, get_run, write_atomic
+from gslib.paper import AP_COLUMNS
 from gslib.stats import mean_interval
 
 EVALUATION = "evaluation.json"
@@ -119,7 +120,7 @@ def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], 
 
 
 def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | None = None,
-                    columns=("easy", "medium", "hard", "all", "@16", "@32", "@64", "@128")):
+                    columns=AP_COLUMNS):
     """AP per column for each detector: the mean over seeds with its 95% interval (error bars) and each
     seed's AP (dots); the paper's AP (``paper``: detectors x columns, 0-1) as open markers beside."""
     import matplotlib.pyplot as plt
