@@ -16,12 +16,13 @@ import sys
 
 
 def train_main(argv: list[str]) -> int:
-    from gslib.experiments import PROFILES, TABLE3, experiment, get_run
+    from gslib.experiments import PROFILES, TABLE3, TABLE13, experiment, get_run
 
     parser = argparse.ArgumentParser(prog="python -m gslib train", description="Train one experiment "
                                      "(or reuse its complete run).")
     parser.add_argument("--experiment", required=True,
-                        help=f"{', '.join(TABLE3)}, or FPN-single-P<k>-s<stride> (e.g. FPN-single-P3-s8)")
+                        help=f"{', '.join(TABLE3)}, FPN-single-P<k>-s<stride> (e.g. FPN-single-P3-s8), or a "
+                        f"two-stage detector of Table 13: {', '.join(c.name for c in list(TABLE13.values())[1:])}")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", help="override the profile's data root (e.g. where WIDER FACE lives)")

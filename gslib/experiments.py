@@ -10,8 +10,9 @@ directly.
 
 A run is ``(experiment, profile)``; its directory ``<results>/runs/<name>-<hash>/`` (``results/`` for the
 default and paper profiles, ``results/smoke/`` for smoke, see :func:`gslib.paths.results_dir`) holds
-``config.json``, ``metrics.json`` and ``checkpoint.pt``. The hash is the SHA-256 of the canonical JSON of
-both configs, so it is the same in every process and changes with any field.
+``config.json``, ``metrics.json`` and ``checkpoint.pt``. The hash (:func:`run_hash`) is the SHA-256 of the
+canonical JSON of both configs, so it is the same in every process and changes with any field (the second
+stage's fields count only for a detector that has one).
 
     config = experiment("FPN-finest-sampling", seed=1)
     run = get_run(config, PROFILES["default"])      # trains (or resumes) only when not already complete
@@ -36,6 +37,8 @@ from gslib.paths import REPO, results_dir
 
 SAMPLERS = ("RS", "GS", "OHEM", "WRS", "Focal*", "GS+OHEM", "GS+WRS", "GS+Focal*")
 REG_LOSSES = ("ls_iou", "neg_ln_iou", "smooth_l1")
+SECOND_STAGES = ("", "RS", "GS")        # none, Fast R-CNN, Grouped Fast R-CNN (Sec. 4.2)
+SECOND_STAGE_MINING = ("", "OHEM", "Focal*")
 LAYOUTS = ("rpn", "fpn", "fpn_finest", "fpn_finest_stride", "fpn_single")
 
 # N of each sampler (what ``Experiment.num_samples`` means is in its docstring). RS and GS draw the same
@@ -62,6 +65,12 @@ class Experiment:
     reg_loss: one of :data:`REG_LOSSES`, eq. 5's LS-IoU by default (Table 8 compares the others).
     eta: eq. 2's regression weight (Sec. 4.2: 1).
     seed: weights' initialisation, data order, augmentation and sampling draws.
+    second_stage: "" (none), "RS" (Fast R-CNN on the first stage's proposals: the global top K after NMS,
+        512 RoIs per image) or "GS" (Grouped Fast R-CNN, Sec. 4.2: the top K and 128 RoIs per reference-scale
+        group of eq. 4); :mod:`gslib.fast_rcnn`, trained jointly with the first stage (Table 13).
+    rcnn_mining: "" or "OHEM" / "Focal*" in the second stage (Table 13's "+OHEM", "+Focal Loss").
+    rcnn_reg_loss: the second stage's regression loss, one of :data:`REG_LOSSES` (Fast R-CNN's smooth-L1;
+        Table 13's "+IoU loss" is LS-IoU).
     """
 
     name: str
@@ -80,6 +89,9 @@ class Experiment:
     reg_loss: str = "ls_iou"
     eta: float = 1.0
     seed: int = 0
+    second_stage: str = ""
+    rcnn_mining: str = ""
+    rcnn_reg_loss: str = "smooth_l1"
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -88,9 +100,14 @@ class Experiment:
             raise ValueError(f"{self.name}: unknown sampler {self.sampler!r}; one of {SAMPLERS}")
         if self.reg_loss not in REG_LOSSES:
             raise ValueError(f"{self.name}: unknown regression loss {self.reg_loss!r}; one of {REG_LOSSES}")
+        if self.second_stage not in SECOND_STAGES or self.rcnn_mining not in SECOND_STAGE_MINING:
+            raise ValueError(f"{self.name}: second_stage must be one of {SECOND_STAGES} and rcnn_mining one of "
+                             f"{SECOND_STAGE_MINING}, got {self.second_stage!r}, {self.rcnn_mining!r}")
+        if self.rcnn_reg_loss not in REG_LOSSES:
+            raise ValueError(f"{self.name}: unknown regression loss {self.rcnn_reg_loss!r}; one of {REG_LOSSES}")
 
     def hash(self) -> str:
-        return digest(self)
+        return digest(_hashed(self))
 
 
 def build_layout(config: Experiment) -> anchors.AnchorLayout:
@@ -126,6 +143,22 @@ TABLE3 = {
 }
 
 
+# Table 13 (WIDER FACE): FPN-finest-sampling, then a second stage, each row adding one change to the one above.
+_BASE = TABLE3["FPN-finest-sampling"]
+TABLE13 = {
+    "FPN-finest-sampling": _BASE,
+    "+Fast R-CNN": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN", second_stage="RS"),
+    "+IoU loss": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-IoU", second_stage="RS",
+                                     rcnn_reg_loss="ls_iou"),
+    "+OHEM": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-OHEM", second_stage="RS",
+                                 rcnn_reg_loss="ls_iou", rcnn_mining="OHEM"),
+    "+Focal Loss": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-Focal", second_stage="RS",
+                                       rcnn_reg_loss="ls_iou", rcnn_mining="Focal*"),
+    "+GS": dataclasses.replace(_BASE, name="FPN-finest-sampling+Grouped-Fast-R-CNN", second_stage="GS",
+                               rcnn_reg_loss="ls_iou"),
+}
+
+
 def fpn_single(feature: str, stride: int, sampler: str = "RS", **fields) -> Experiment:
     """FPN-single (Tables 1, 2, 5): all scales on ``feature`` (P2..P5) at anchor ``stride``."""
     anchors.fpn_single(feature, stride)  # fails early on a stride the map cannot give
@@ -135,14 +168,19 @@ def fpn_single(feature: str, stride: int, sampler: str = "RS", **fields) -> Expe
 
 
 def experiment(name: str, **changes) -> Experiment:
-    """A Table 3 detector by name, or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g. ``seed=1``,
-    or ``sampler="OHEM", num_samples=1024`` for Table 9; give ``name`` too when the change is a variant)."""
+    """A Table 3 detector by name, a Table 13 one by its run name (``FPN-finest-sampling+Grouped-Fast-R-CNN``),
+    or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g. ``seed=1``, or ``sampler="OHEM",
+    num_samples=1024`` for Table 9; give ``name`` too when the change is a variant)."""
     if name in TABLE3:
         return dataclasses.replace(TABLE3[name], **changes)
+    two_stage = {c.name: c for c in TABLE13.values()}
+    if name in two_stage:
+        return dataclasses.replace(two_stage[name], **changes)
     if name.startswith("FPN-single-"):
         feature, stride = name.removeprefix("FPN-single-").split("-s")
         return dataclasses.replace(fpn_single(feature, int(stride)), **changes)
-    raise KeyError(f"unknown experiment {name!r}; known: {', '.join(TABLE3)}, FPN-single-P<k>-s<stride>")
+    raise KeyError(f"unknown experiment {name!r}; known: {', '.join([*TABLE3, *two_stage])}, "
+                   "FPN-single-P<k>-s<stride>")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -194,6 +232,9 @@ class Profile:
     rpn_neg_thresh: float = 0.4             # Sec. 5: lambda2 = 0.4 (RPN)
     rcnn_pos_thresh: float = 0.6            # Sec. 5: lambda1 = 0.6 (Fast R-CNN)
     rcnn_neg_thresh: float = 0.5            # Sec. 5: lambda2 = 0.5 (Fast R-CNN)
+    # -- the second stage (experiments with ``second_stage``), not stated in the paper: Faster R-CNN's
+    rcnn_hidden: int = 1024                 # width of Fast R-CNN's two fc layers
+    rcnn_proposals: int = 2000              # proposals per image (per pyramid scale at test) after NMS 0.7
     # -- inference, Sec. 5
     test_scales: tuple[float, ...] = JITTER_SCALES  # Sec. 5: image pyramid of the jitter scales
     test_max_side: int = 3000               # Sec. 5: no test image side above 3,000 px
@@ -232,6 +273,7 @@ SMOKE = Profile(
     test_scales=(2.0, 4.0), test_max_side=512, pre_nms_top_n=2000,
     checkpoint_every=3, cpu_threads=1,  # tiny convolutions: a second thread only adds synchronisation
     pretrain_iterations=4,  # exercises the default profile's trunk pre-training
+    rcnn_hidden=32, rcnn_proposals=64,
 )
 
 # The embedded benchmark (512 px wide, faces half WIDER's size) on a 2-core CPU. Measured on this machine
@@ -265,6 +307,9 @@ DEFAULT = Profile(
     jitter_scales=tuple(s * 2 for s in JITTER_SCALES), max_side=320,
     test_scales=tuple(s * 2 for s in JITTER_SCALES), test_max_side=1500, pre_nms_top_n=2000,
     checkpoint_every=250,
+    # The second stage (Table 13) at the trunk's scale: fc layers of 256 (Fast R-CNN's 1024 on a 256-channel
+    # map; ours is 32 channels) and 300 proposals per image and pyramid scale.
+    rcnn_hidden=256, rcnn_proposals=300,
     # 2 threads on an idle machine; when other processes hold a core, 1 thread is faster (a busy core
     # stalls the second thread at every operator: 248 -> 613 ms/it measured).
     cpu_threads=2,
@@ -302,16 +347,39 @@ def digest(*objs, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+# Fields added after runs were stored: they enter a run's hash only for a detector with a second stage, so
+# adding them kept the hash of every stored one-stage run (which would otherwise have been trained again).
+SECOND_STAGE_EXPERIMENT_FIELDS = ("second_stage", "rcnn_mining", "rcnn_reg_loss")
+SECOND_STAGE_PROFILE_FIELDS = ("rcnn_hidden", "rcnn_proposals")
+
+
+def _hashed(config: Experiment, profile: Profile | None = None) -> list[dict]:
+    """The fields that name a run: every field, but the second stage's when ``config`` has none."""
+    e = dataclasses.asdict(config)
+    p = dataclasses.asdict(profile) if profile is not None else None
+    if not config.second_stage:
+        for f in SECOND_STAGE_EXPERIMENT_FIELDS:
+            del e[f]
+        for f in SECOND_STAGE_PROFILE_FIELDS if p is not None else ():
+            del p[f]
+    return e if p is None else [e, p]
+
+
+def run_hash(config: Experiment, profile: Profile) -> str:
+    """The hash of a run ``(config, profile)``: :func:`digest` of their fields (see :func:`_hashed`)."""
+    return digest(*_hashed(config, profile))
+
+
 def from_dict(cls, d: dict):
     """Inverse of ``dataclasses.asdict`` for our flat configs: JSON lists become tuples again."""
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def run_dir(config: Experiment, profile: Profile, runs: str | os.PathLike | None = None) -> Path:
-    """``<runs>/<name>-<hash of experiment and profile>``; ``runs`` defaults to
+    """``<runs>/<name>-<run_hash(config, profile)>``; ``runs`` defaults to
     ``results_dir(profile.name) / "runs"``."""
     runs = Path(runs) if runs is not None else results_dir(profile.name) / "runs"
-    return runs / f"{config.name}-{digest(config, profile)}"
+    return runs / f"{config.name}-{run_hash(config, profile)}"
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -327,7 +395,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def write_config(directory: Path, config: Experiment, profile: Profile) -> None:
     text = json.dumps({"experiment": dataclasses.asdict(config), "profile": dataclasses.asdict(profile),
-                       "hash": digest(config, profile)}, indent=1, sort_keys=True)
+                       "hash": run_hash(config, profile)}, indent=1, sort_keys=True)
     write_atomic(Path(directory) / "config.json", text + "\n")
 
 
@@ -364,7 +432,8 @@ def total_iterations(num_images: int, profile: Profile) -> int:
 
 
 def build_detector(config: Experiment, profile: Profile, initial_weights: bool = True):
-    """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`): the one place a config becomes
+    """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`, or
+    :class:`gslib.fast_rcnn.TwoStageDetector` when ``config.second_stage``): the one place a config becomes
     a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's: the
     ImageNet file ``profile.pretrained``, or the trunk :mod:`gslib.pretrain` stores (pre-training it when
     missing). ``initial_weights=False`` skips them (a checkpoint will be loaded over the model)."""
@@ -375,7 +444,13 @@ def build_detector(config: Experiment, profile: Profile, initial_weights: bool =
         from gslib.pretrain import pretrained_trunk
 
         pretrained = pretrained_trunk(profile)
-    return Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
-                    dilated_head=config.dilated_head, channels=profile.channels,
-                    head_channels=profile.head_channels, width_divisor=profile.width_divisor,
-                    pretrained=pretrained, frozen_bn=profile.frozen_bn)
+    detector = Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
+                        dilated_head=config.dilated_head, channels=profile.channels,
+                        head_channels=profile.head_channels, width_divisor=profile.width_divisor,
+                        pretrained=pretrained, frozen_bn=profile.frozen_bn)
+    if not config.second_stage:
+        return detector
+    from gslib.fast_rcnn import FastRCNNHead, TwoStageDetector
+
+    return TwoStageDetector(detector, FastRCNNHead(profile.channels, profile.rcnn_hidden),
+                            grouped=config.second_stage == "GS", num_proposals=profile.rcnn_proposals)

@@ -17,6 +17,10 @@ The first stage is an RPN-like detector (FPN-finest-sampling in the paper); its 
   proposals score lower than large ones and a global top K starves them; the text leaves open whether
   that means this step, the minibatch draw, or both, so both are offered (``sampler="gs"`` below).
 - :func:`refine`: inference, the refined boxes and the ensemble of the two stages' scores (Sec. 6.3).
+- :class:`TwoStageDetector`: a first-stage :class:`gslib.model.Detector` with the head on its finest map,
+  what ``build_detector`` makes of an experiment with ``second_stage`` (Table 13); :func:`first_stage_boxes`
+  and :func:`second_stage_loss` are its training and inference steps, called by :mod:`gslib.train` and
+  :mod:`gslib.inference`.
 
 Everything runs on the device of its inputs.
 """
@@ -34,6 +38,10 @@ from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, re
 REFERENCE_SCALES = (16, 32, 64, 128)  # R of eq. 4
 SAMPLERS = ("rs", "gs")
 HARD_MINING = (None, "ohem", "focal*")
+PROPOSAL_NMS = 0.7          # Faster R-CNN's NMS between the stages (the paper states none)
+# Boxes per image before that NMS in training: torchvision's and detectron2's FPN value (Faster R-CNN's
+# 12,000 cost 0.67 s per image in torchvision's CPU NMS here, 2,000 about 0.02 s).
+TRAIN_PRE_NMS_TOP_K = 2000
 
 
 def _as_rois(proposals: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
@@ -236,3 +244,81 @@ def refine(head: FastRCNNHead, feature_map: torch.Tensor, proposals, first_stage
     boxes = decode(deltas, rois[:, 1:])
     second = torch.softmax(logits, dim=1)[:, 1]
     return boxes, ensemble_scores(first_stage_scores.to(second), second, weight)
+
+
+class TwoStageDetector(nn.Module):
+    """A first stage (:class:`gslib.model.Detector`) and a :class:`FastRCNNHead` on its finest map.
+
+    first: the detector; its ``layout`` is this detector's. second: the head; it reads the finest map the
+    layout uses (P2 for FPN-finest-sampling, Table 13's first stage) at that map's stride.
+    grouped: Grouped Fast R-CNN (NMS and top K per reference-scale group, eq. 4) or Fast R-CNN (global).
+    num_proposals: K, proposals per image (per pyramid scale at test) after NMS :data:`PROPOSAL_NMS`.
+
+    ``forward(images (B, 3, H, W))`` returns the first stage's ``logits (B, A, 2)`` and ``deltas (B, A, 4)``,
+    and the map the second stage reads, ``(B, C, h, w)``.
+    """
+
+    def __init__(self, first: nn.Module, second: FastRCNNHead, grouped: bool, num_proposals: int):
+        super().__init__()
+        self.first, self.second = first, second
+        self.grouped, self.num_proposals = grouped, num_proposals
+        self.feature = min(first.level_features, key=lambda name: int(name[1:]))
+        self.stride = 2 ** int(self.feature[1:])
+
+    @property
+    def layout(self):
+        return self.first.layout
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.first.features(images)
+        logits, deltas = self.first.head_outputs(features, images.shape[-2:])
+        return logits, deltas, features[self.feature]
+
+
+@torch.no_grad()
+def first_stage_boxes(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, size: tuple[int, int],
+                      top_k: int, grouped: bool = False,
+                      scales: tuple[int, ...] = REFERENCE_SCALES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One image's best first-stage boxes: the ``top_k`` anchors by face probability, decoded (eq. 13),
+    clipped to the image, those of positive width and height. ``grouped``: the best ``top_k // len(scales)``
+    of every reference-scale group of the decoded boxes (eq. 4) instead, so that a global cut made before
+    Grouped Fast R-CNN's grouped NMS cannot starve the small proposals (Sec. 4.2).
+
+    logits: (A, 2), deltas: (A, 4), anchors: (A, 4) in the same order; size: (height, width).
+    Returns ``boxes (K, 4)``, ``scores (K,)`` (face probabilities; best first, within each group when
+    grouped) and ``index (K,)`` into A.
+    """
+    h, w = size
+    scores = torch.softmax(logits.float(), dim=1)[:, 1]
+    if grouped:
+        groups = reference_scale(decode(deltas.float(), anchors), scales)
+        index = torch.cat([members[scores[members].topk(min(top_k // len(scales), members.numel())).indices]
+                           for members in (torch.nonzero(groups == g).squeeze(1) for g in range(len(scales)))])
+        scores = scores[index]
+    else:
+        scores, index = scores.topk(min(top_k, scores.numel()))
+    boxes = decode(deltas[index].float(), anchors[index])
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[ok], scores[ok], index[ok]
+
+
+def second_stage_loss(detector: TwoStageDetector, feature_map: torch.Tensor, logits: torch.Tensor,
+                      deltas: torch.Tensor, anchors: torch.Tensor, size: tuple[int, int], gt_boxes: torch.Tensor,
+                      gt_ignore: torch.Tensor, generator: torch.Generator, *, mining: str | None,
+                      reg_loss, matcher: TwoPassMatcher) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Training of the second stage on ONE image of a batch, after its first stage.
+
+    The proposals are the first stage's boxes (:func:`first_stage_boxes`, :data:`TRAIN_PRE_NMS_TOP_K`, per
+    reference-scale group for Grouped Fast R-CNN; no gradient), then :func:`select_proposals`
+    (``detector.num_proposals``, grouped for Grouped Fast R-CNN); the loss is :func:`fast_rcnn_loss`
+    with the sampler the detector's grouping names ("gs" / "rs").
+    feature_map: (C, h, w); logits, deltas, anchors: (A, .) in the same order; size: (height, width);
+    mining: None, "ohem" or "focal*". Returns the loss and its parts.
+    """
+    boxes, scores, _ = first_stage_boxes(logits, deltas, anchors, size, TRAIN_PRE_NMS_TOP_K, detector.grouped)
+    keep = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, detector.grouped)
+    return fast_rcnn_loss(detector.second, feature_map.float(), detector.stride, boxes[keep], gt_boxes, gt_ignore,
+                          generator, sampler="gs" if detector.grouped else "rs", hard=mining, reg_loss=reg_loss,
+                          matcher=matcher)

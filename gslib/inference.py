@@ -1,9 +1,10 @@
 """Inference (Sec. 5): the image pyramid, per-level top-k, NMS, and the official prediction format.
 
 For each pyramid scale (the training jitter scales by default) whose resized image keeps both sides within
-``max_side``, the detector scores every anchor; the ``pre_nms_top_k`` best of that scale are decoded back
-to the original image, the scales are merged, optionally with the horizontally flipped image, and NMS
-(IoU 0.5, ``torchvision.ops``) keeps the final detections.
+``max_side``, the detector scores every anchor; the ``pre_nms_top_k`` best of that scale are decoded
+(a two-stage detector then refines its proposals among them and ensembles the two stages' scores,
+:mod:`gslib.fast_rcnn`), mapped back to the original image, the scales are merged, optionally with the
+horizontally flipped image, and NMS (IoU 0.5, ``torchvision.ops``) keeps the final detections.
 
 Two NMS outcomes are kept, because the paper's "@S" means "only using anchors of scale S for detection"
 (Table 1): ``final`` (NMS over every sub-detector together: what the detector outputs, evaluated on easy /
@@ -23,8 +24,8 @@ from PIL import Image
 from torchvision.ops import batched_nms, nms
 
 from gslib.augment import JITTER_SCALES
-from gslib.boxes import decode
 from gslib.datasets import to_tensor
+from gslib.fast_rcnn import PROPOSAL_NMS, first_stage_boxes, refine, select_proposals
 
 
 class Detections(NamedTuple):
@@ -54,14 +55,16 @@ def _one_scale(detector, image: Image.Image, scale: float, top_k: int, flip: boo
     resized = image.resize((w, h), Image.BILINEAR)
     if flip:
         resized = resized.transpose(Image.FLIP_LEFT_RIGHT)
-    logits, deltas = detector(to_tensor(resized)[None].to(device))
+    logits, deltas, *feature_map = detector(to_tensor(resized)[None].to(device))
     anchors, groups = _anchors(detector.layout, h, w, device)
-    scores = torch.softmax(logits[0].float(), dim=1)[:, 1]
-    k = min(top_k, scores.numel())
-    scores, keep = scores.topk(k)
-    boxes = decode(deltas[0, keep].float(), anchors[keep])
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+    boxes, scores, keep = first_stage_boxes(logits[0], deltas[0], anchors, (h, w), top_k,
+                                            grouped=bool(feature_map) and detector.grouped)
+    if feature_map:  # a second stage (Sec. 6.3): its proposals refined, the two stages' scores ensembled
+        chosen = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, detector.grouped)
+        keep = keep[chosen]
+        boxes, scores = refine(detector.second, feature_map[0], [boxes[chosen]], scores[chosen], detector.stride)
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     if flip:
         boxes = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
     group_scales = torch.tensor(detector.layout.group_scales, device=device)

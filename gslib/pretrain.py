@@ -15,6 +15,12 @@ from the annotations by :func:`crop_labels`, whichever way it was drawn. Crops a
 The trunk is stored once per setting under ``<results>/runs/trunk-<hash>/``: ``trunk.pt`` (a torchvision
 ResNet ``state_dict`` with a 2-way ``fc``, loadable by :meth:`gslib.model.ResNetTrunk.load_imagenet`),
 ``config.json`` and ``metrics.json`` (accuracy on crops of the validation images).
+
+Pre-training is kill-safe: every ``checkpoint_every`` iterations it writes ``pretrain_checkpoint.pt``
+(atomically) with the model, optimizer, scheduler, the crop generator's and the global RNG states, the loss
+history and the accuracy counts, and a restarted :func:`pretrain` resumes from it. The crops are drawn from
+that one generator, so a resumed run draws and trains exactly as one that never stopped; on the CPU the
+trunk is bit-identical. The checkpoint is deleted once ``trunk.pt`` is stored.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from gslib.experiments import Profile, canonical_json, digest, write_atomic
 from gslib.paths import results_dir
 
 TRUNK = "trunk.pt"
+CHECKPOINT = "pretrain_checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -149,19 +156,24 @@ def trunk_dir(profile: Profile) -> Path:
     return results_dir(profile.name) / "runs" / f"trunk-{digest(pretraining(profile))}"
 
 
-def pretrained_trunk(profile: Profile, progress: bool = True) -> Path:
-    """Path of ``profile``'s pre-trained trunk (``trunk.pt``), pre-training it first when it is missing."""
+def pretrained_trunk(profile: Profile, progress: bool = True, checkpoint_every: int = 250) -> Path:
+    """Path of ``profile``'s pre-trained trunk (``trunk.pt``), pre-training it first when it is missing (or
+    resuming an interrupted pre-training)."""
     directory = trunk_dir(profile)
     if not (directory / TRUNK).is_file():
-        pretrain(pretraining(profile), directory, profile, progress=progress)
+        pretrain(pretraining(profile), directory, profile, progress=progress, checkpoint_every=checkpoint_every)
     return directory / TRUNK
 
 
-def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool = True) -> dict:
-    """Pre-train the trunk of ``cfg`` and store it in ``directory`` (see the module docstring)."""
+def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool = True,
+             checkpoint_every: int = 250) -> dict:
+    """Pre-train the trunk of ``cfg`` and store it in ``directory`` (see the module docstring), resuming from
+    ``directory/pretrain_checkpoint.pt`` if there is one; a checkpoint is written every ``checkpoint_every``
+    iterations (not a field of :class:`Pretraining`: it does not change the trunk, so it must not change the
+    hash)."""
     from tqdm.auto import tqdm
 
-    from gslib.train import ensure_data, pick_device, save_checkpoint, seed_everything
+    from gslib.train import ensure_data, pick_device, resume, rng_states, save_checkpoint, seed_everything
 
     ensure_data(profile)
     device = pick_device()
@@ -174,10 +186,19 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations)
     g = torch.Generator().manual_seed(cfg.seed)
-    losses, correct, seen = [], 0, 0
+    losses, correct, seen, start, seconds = [], 0, 0, 0, 0.0
+    key, checkpoint = digest(cfg), directory / CHECKPOINT
+    # A kill during a checkpoint write leaves this half file; the checkpoint itself is still whole.
+    checkpoint.with_name(CHECKPOINT + ".tmp").unlink(missing_ok=True)
+    if checkpoint.is_file():
+        state = resume(checkpoint, key, device, model=model, optimizer=optimizer, scheduler=schedule)
+        g.set_state(state["generator"])  # every crop is drawn from g: the next batch is the one not trained on
+        start, seconds = state["iteration"], state["seconds"]
+        losses, correct, seen = state["losses"], state["correct"], state["seen"]
     model.train()
-    start = time.perf_counter()
-    for _ in tqdm(range(cfg.iterations), desc="trunk pre-training", disable=not progress, mininterval=2):
+    tic = time.perf_counter()
+    for iteration in tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations,
+                          desc="trunk pre-training", disable=not progress, mininterval=2):
         indices = torch.randint(len(records), (cfg.images_per_batch,), generator=g)
         x, y = crop_batch(root / cfg.train_images, records, indices, cfg, g)
         x, y = x.to(device), y.to(device)
@@ -190,7 +211,16 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
         losses.append(float(loss.detach()))
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
-    seconds = time.perf_counter() - start
+        # The last iteration needs none: trunk.pt follows.
+        if (iteration + 1) % checkpoint_every == 0 and iteration + 1 < cfg.iterations:
+            seconds += time.perf_counter() - tic
+            directory.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(checkpoint, {
+                "hash": key, "iteration": iteration + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "generator": g.get_state(),
+                "rng": rng_states(), "losses": losses, "correct": correct, "seen": seen, "seconds": seconds})
+            tic = time.perf_counter()  # checkpoint writing is not training time
+    seconds += time.perf_counter() - tic
     metrics = {"iterations": cfg.iterations, "train_seconds": round(seconds, 2),
                "loss_first_100": sum(losses[:100]) / max(1, len(losses[:100])),
                "loss_last_100": sum(losses[-100:]) / max(1, len(losses[-100:])),
@@ -200,6 +230,10 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
     write_atomic(directory / "config.json", json.dumps(json.loads(canonical_json(cfg)), indent=1) + "\n")
     save_checkpoint(directory / TRUNK, {k: v.detach().cpu() for k, v in model.torchvision_state_dict().items()})
     write_atomic(directory / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    # Done: the checkpoint and any half-written file of a killed run are of no further use.
+    checkpoint.unlink(missing_ok=True)
+    for tmp in directory.glob("*.tmp"):
+        tmp.unlink()
     return metrics
 
 

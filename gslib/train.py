@@ -46,12 +46,13 @@ from gslib.experiments import (
     Experiment,
     Profile,
     build_detector,
-    digest,
     iterations_per_epoch,
+    run_hash,
     total_iterations,
     write_atomic,
     write_config,
 )
+from gslib.fast_rcnn import second_stage_loss
 from gslib.losses import detection_loss, focal_star_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1_loss, softmax_ce
 from gslib.matcher import TwoPassMatcher
 from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, wrs_sample
@@ -107,13 +108,8 @@ def classification_loss(config: Experiment):
     return focal
 
 
-def regression_loss(config: Experiment):
-    """LS-IoU (eq. 5), -ln IoU (UnitBox) or smooth-L1 (Table 8)."""
-    if config.reg_loss == "ls_iou":
-        return ls_iou_loss
-    if config.reg_loss == "neg_ln_iou":
-        return neg_ln_iou_loss
-    return smooth_l1_loss
+# The regression losses by their Experiment name: LS-IoU (eq. 5), -ln IoU (UnitBox), smooth-L1 (Table 8).
+REGRESSION_LOSSES = {"ls_iou": ls_iou_loss, "neg_ln_iou": neg_ln_iou_loss, "smooth_l1": smooth_l1_loss}
 
 
 def image_loss(config: Experiment, matcher: TwoPassMatcher, logits: torch.Tensor, deltas: torch.Tensor,
@@ -137,7 +133,7 @@ def image_loss(config: Experiment, matcher: TwoPassMatcher, logits: torch.Tensor
     use_groups = config.sampler.startswith("GS")
     return detection_loss(logits, deltas, anchors, labels, matched_boxes, samples,
                           groups if use_groups else None, num_groups if use_groups else 1,
-                          classification_loss(config), regression_loss(config), config.eta)
+                          classification_loss(config), REGRESSION_LOSSES[config.reg_loss], config.eta)
 
 
 class AnchorCache:
@@ -159,11 +155,16 @@ class AnchorCache:
 
 
 def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher, cache: AnchorCache,
-               device: torch.device, autocast_dtype: torch.dtype | None):
-    """Mean over the batch's images of eq. 2. Returns the loss and its parts {"cls", "reg"} (detached)."""
+               device: torch.device, autocast_dtype: torch.dtype | None, rcnn_matcher: TwoPassMatcher | None = None):
+    """Mean over the batch's images of eq. 2. Returns the loss and its parts {"cls", "reg"} (detached).
+
+    With a second stage (``config.second_stage``; ``model`` a :class:`gslib.fast_rcnn.TwoStageDetector`, maybe
+    inside DistributedDataParallel), each image adds the second stage's eq. 2 on its first stage's proposals
+    (:func:`gslib.fast_rcnn.second_stage_loss`, matched by ``rcnn_matcher``): both stages are trained
+    together, and the parts are the sums of the two stages'."""
     images = batch.images.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        logits, deltas = model(images)
+        logits, deltas, *feature_map = model(images)
     anchors, groups, order = cache(images.shape[2], images.shape[3])
     if logits.shape[1] != anchors.shape[0]:
         raise RuntimeError(f"the detector gives {logits.shape[1]} anchors for a {tuple(images.shape[2:])} input; "
@@ -174,9 +175,16 @@ def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher,
     for i in range(images.shape[0]):
         epoch, index = (int(v) for v in batch.keys[i])
         g = torch.Generator(device=device).manual_seed(item_seed(config.seed, epoch, index, SAMPLE_STREAM))
-        loss, p = image_loss(config, matcher, logits[i], deltas[i], anchors, groups, num_groups,
-                             batch.boxes[i].to(device), batch.ignore[i].to(device),
-                             (int(batch.sizes[i, 0]), int(batch.sizes[i, 1])), g)
+        size = (int(batch.sizes[i, 0]), int(batch.sizes[i, 1]))
+        boxes, ignore = batch.boxes[i].to(device), batch.ignore[i].to(device)
+        loss, p = image_loss(config, matcher, logits[i], deltas[i], anchors, groups, num_groups, boxes, ignore,
+                             size, g)
+        if config.second_stage:
+            two_stage = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+            loss2, p2 = second_stage_loss(two_stage, feature_map[0][i], logits[i].detach(), deltas[i].detach(),
+                                          anchors, size, boxes, ignore, g, mining=config.rcnn_mining.lower() or None,
+                                          reg_loss=REGRESSION_LOSSES[config.rcnn_reg_loss], matcher=rcnn_matcher)
+            loss, p = loss + loss2, {k: p[k] + p2[k] for k in p}
         total = total + loss
         parts = {k: parts[k] + p[k] for k in parts}
     n = images.shape[0]
@@ -257,6 +265,18 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def resume(checkpoint: Path, key: str, device, **stateful) -> dict:
+    """Load ``checkpoint`` (written with ``"hash": key``), restore the global RNG states and the
+    ``state_dict`` of each keyword's object from the entry of that name; returns the whole state."""
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    if state["hash"] != key:
+        raise RuntimeError(f"{checkpoint} belongs to another setting ({state['hash']} != {key})")
+    for name, obj in stateful.items():
+        obj.load_state_dict(state[name])
+    set_rng_states(state["rng"])
+    return state
 
 
 def _saved_iteration(path: Path) -> int:
@@ -362,18 +382,12 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     autocast_dtype = autocast_dtype_for(profile, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
 
-    key = digest(config, profile)
+    key = run_hash(config, profile)
     checkpoint = run_dir / CHECKPOINT
     start, history, seconds = 0, [], 0.0
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["hash"] != key:
-            raise RuntimeError(f"{checkpoint} belongs to another config ({state['hash']} != {key})")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_states(state["rng"])
+        state = resume(checkpoint, key, device, model=model, optimizer=optimizer, scheduler=scheduler,
+                       scaler=scaler)
         start, history, seconds = state["iteration"], state["history"], state["seconds"]
     elif rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -390,10 +404,14 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
 
     net = model
     if world > 1:
-        # find_unused_parameters: a trunk stage may feed no level of the layout (C5 for RPN on C4).
+        # find_unused_parameters: a trunk stage may feed no level of the layout (C5 for RPN on C4). Not with a
+        # second stage: its head runs after forward, where DDP's search would wrongly find it unused (Table
+        # 13's first stage, FPN-finest, uses every parameter).
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=not config.second_stage)
     matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
+    rcnn_matcher = TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh)
     cache = AnchorCache(model.layout, device)
     batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
     # The loader's own generator: without one, creating its iterator draws from the global RNG, and a
@@ -406,7 +424,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     iteration = start
     tic = time.perf_counter()
     for batch in loader:
-        loss, parts = batch_loss(net, batch, config, matcher, cache, device, autocast_dtype)
+        loss, parts = batch_loss(net, batch, config, matcher, cache, device, autocast_dtype, rcnn_matcher)
         logged = torch.stack([loss.detach(), parts["cls"], parts["reg"]])
         if world > 1:
             dist.all_reduce(logged)

@@ -11,8 +11,11 @@ from gslib.experiments import (
     DEFAULT,
     PAPER,
     PROFILES,
+    SECOND_STAGE_EXPERIMENT_FIELDS,
+    SECOND_STAGE_PROFILE_FIELDS,
     SMOKE,
     TABLE3,
+    TABLE13,
     Experiment,
     Profile,
     build_layout,
@@ -23,6 +26,7 @@ from gslib.experiments import (
     get_run,
     read_config,
     run_dir,
+    run_hash,
     write_config,
 )
 
@@ -52,8 +56,15 @@ def _changed(value):
 
 def test_every_field_changes_the_hash():
     base = experiment("FPN-single-P3-s8")
+    two_stage = dataclasses.replace(base, second_stage="GS")
     for field in dataclasses.fields(Experiment):
         value = getattr(base, field.name)
+        if field.name in SECOND_STAGE_EXPERIMENT_FIELDS:
+            base_of, changes = two_stage, {"second_stage": "RS", "rcnn_mining": "OHEM", "rcnn_reg_loss": "ls_iou"}
+            changed = dataclasses.replace(two_stage, **{field.name: changes[field.name]})
+            assert changed.hash() != base_of.hash(), field.name
+            assert run_hash(changed, DEFAULT) != run_hash(base_of, DEFAULT), field.name
+            continue
         if field.name == "layout":
             changed = dataclasses.replace(base, layout="fpn")
         elif field.name == "sampler":
@@ -63,7 +74,7 @@ def test_every_field_changes_the_hash():
         else:
             changed = dataclasses.replace(base, **{field.name: _changed(value)})
         assert changed.hash() != base.hash(), field.name
-        assert digest(changed, DEFAULT) != digest(base, DEFAULT), field.name
+        assert run_hash(changed, DEFAULT) != run_hash(base, DEFAULT), field.name
     for field in dataclasses.fields(Profile):
         if field.name == "optimizer":
             changed = dataclasses.replace(DEFAULT, optimizer="sgd")
@@ -72,7 +83,27 @@ def test_every_field_changes_the_hash():
         else:
             changed = dataclasses.replace(DEFAULT, **{field.name: _changed(getattr(DEFAULT, field.name))})
         assert changed.hash() != DEFAULT.hash(), field.name
-        assert digest(base, changed) != digest(base, DEFAULT), field.name
+        assert run_hash(two_stage, changed) != run_hash(two_stage, DEFAULT), field.name
+        # The second stage's settings do not name a run without one (adding them re-keyed no stored run).
+        same = field.name in SECOND_STAGE_PROFILE_FIELDS
+        assert (run_hash(base, changed) == run_hash(base, DEFAULT)) == same, field.name
+
+
+def test_second_stage_fields_count_only_with_a_second_stage():
+    base = experiment("FPN-finest-sampling", seed=2)
+    # The hash of a one-stage run is what it was before the second stage's fields existed.
+    old_fields = {k: v for k, v in dataclasses.asdict(base).items() if k not in SECOND_STAGE_EXPERIMENT_FIELDS}
+    old_profile = {k: v for k, v in dataclasses.asdict(DEFAULT).items() if k not in SECOND_STAGE_PROFILE_FIELDS}
+    assert run_hash(base, DEFAULT) == digest(old_fields, old_profile)
+    assert base.hash() == digest(old_fields)
+    for row in ("+Fast R-CNN", "+IoU loss", "+OHEM", "+Focal Loss", "+GS"):
+        assert run_hash(TABLE13[row], DEFAULT) != run_hash(base, DEFAULT)
+    assert len({c.hash() for c in TABLE13.values()}) == len(TABLE13)
+    assert experiment("FPN-finest-sampling+Grouped-Fast-R-CNN", seed=3) == dataclasses.replace(TABLE13["+GS"], seed=3)
+    assert TABLE13["+GS"].second_stage == "GS" and TABLE13["+Fast R-CNN"].rcnn_reg_loss == "smooth_l1"
+    assert [TABLE13[r].rcnn_mining for r in ("+IoU loss", "+OHEM", "+Focal Loss")] == ["", "OHEM", "Focal*"]
+    with pytest.raises(ValueError, match="second_stage"):
+        dataclasses.replace(base, second_stage="Cascade")
 
 
 def test_table3_detectors():
@@ -115,9 +146,9 @@ def test_config_round_trip_and_run_dir(tmp_path):
     write_config(tmp_path, config, DEFAULT)
     assert read_config(tmp_path) == (config, DEFAULT)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert from_dict(Experiment, saved["experiment"]) == config and saved["hash"] == digest(config, DEFAULT)
+    assert from_dict(Experiment, saved["experiment"]) == config and saved["hash"] == run_hash(config, DEFAULT)
     d = run_dir(config, DEFAULT, tmp_path)
-    assert d == tmp_path / f"FPN-finest-DC-WRS-{digest(config, DEFAULT)}"
+    assert d == tmp_path / f"FPN-finest-DC-WRS-{run_hash(config, DEFAULT)}"
     assert run_dir(config, SMOKE).parent.parent.name == "smoke"  # smoke runs never land in results/runs
 
 

@@ -154,3 +154,42 @@ def test_with_real_detector_p2():
     assert det.trunk.parameters().__next__().grad is not None  # the second stage trains the shared trunk
     boxes, scores = refine(head, p2, [proposals], torch.rand(3), stride=4)
     assert boxes.shape == (3, 4) and scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_build_detector_gives_the_table13_two_stage_detector():
+    from gslib.experiments import SMOKE, TABLE13, build_detector
+    from gslib.fast_rcnn import TwoStageDetector
+
+    grouped = TABLE13["+GS"]
+    torch.manual_seed(0)
+    two = build_detector(grouped, SMOKE, initial_weights=False)
+    torch.manual_seed(0)
+    one = build_detector(TABLE13["FPN-finest-sampling"], SMOKE, initial_weights=False)
+    assert isinstance(two, TwoStageDetector) and not isinstance(one, TwoStageDetector)
+    assert (two.feature, two.stride, two.grouped, two.num_proposals) == ("P2", 4, True, SMOKE.rcnn_proposals)
+    assert not build_detector(TABLE13["+Fast R-CNN"], SMOKE, initial_weights=False).grouped
+    assert two.second.fc7.in_features == SMOKE.rcnn_hidden and two.layout == one.layout
+    # The second stage is drawn after the first: a first stage starts from the one-stage detector's weights.
+    first = two.first.state_dict()
+    assert all(torch.equal(first[k], v) for k, v in one.state_dict().items())
+    logits, deltas, fmap = two(torch.zeros(1, 3, 64, 96))
+    assert logits.shape == (1, one.layout.num_anchors(64, 96), 2) and deltas.shape[2] == 4
+    assert fmap.shape == (1, SMOKE.channels, 16, 24)
+
+
+def test_first_stage_boxes_global_or_per_reference_scale():
+    from gslib.fast_rcnn import first_stage_boxes
+
+    # 8 anchors: four 16-px (scores .1-.4) and four 128-px (scores .6-.9); zero deltas; a 200 x 300 image.
+    anchors = torch.tensor([[0.0, 0, 16, 16]] * 4 + [[0.0, 0, 128, 128]] * 4) + torch.arange(8.0)[:, None] * 4
+    p = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    logits = torch.stack([torch.zeros(8), torch.log(p / (1 - p))], dim=1)
+    boxes, scores, index = first_stage_boxes(logits, torch.zeros(8, 4), anchors, (200, 300), top_k=4)
+    assert index.tolist() == [7, 6, 5, 4] and torch.allclose(scores, p[[7, 6, 5, 4]])
+    # Grouped: top 4 // 4 = 1 per reference scale (16, 32, 64, 128): the best small box survives.
+    boxes, scores, index = first_stage_boxes(logits, torch.zeros(8, 4), anchors, (200, 300), top_k=4, grouped=True)
+    assert index.tolist() == [3, 7] and torch.equal(boxes, anchors[[3, 7]])
+    # Clipped to the image; a box left with no area is dropped.
+    anchors[7] = torch.tensor([300.0, 10, 400, 110])
+    boxes, _, index = first_stage_boxes(logits, torch.zeros(8, 4), anchors, (200, 300), top_k=3)
+    assert index.tolist() == [6, 5] and boxes[:, 2].max() <= 300

@@ -2,10 +2,12 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from gslib.anchors import fpn_finest
+from gslib.fast_rcnn import FastRCNNHead
 from gslib.inference import Detections, detect, predict_folder, pyramid_scales, to_wider_rows
 from gslib.model import Detector
 
@@ -65,6 +67,32 @@ def test_final_nms_crosses_sub_detectors_but_by_scale_does_not():
     final, by_scale = detect(Two(32), Image.new("RGB", (64, 64)), scales=(1.0,), min_score=0.5)
     assert final.scales.tolist() == [32]                # the scale-16 copy is suppressed
     assert sorted(by_scale.scales.tolist()) == [16, 32]  # each sub-detector keeps its own
+
+
+def test_a_second_stage_refines_the_proposals_and_ensembles_the_scores():
+    class TwoStage(OneAnchorDetector):
+        """OneAnchorDetector as the first stage, with TwoStageDetector's attributes and outputs."""
+
+        num_proposals, grouped, stride = 100, False, 4
+
+        def __init__(self):
+            super().__init__(32)
+            self.second = FastRCNNHead(2, hidden=4)
+            for layer in (self.second.cls, self.second.bbox):
+                torch.nn.init.zeros_(layer.weight)
+            with torch.no_grad():
+                self.second.cls.bias.copy_(torch.tensor([0.0, float(np.log(3.0))]))  # face probability 0.75
+                self.second.bbox.bias.copy_(torch.tensor([0.25, 0.0, 0.0, 0.0]))     # a quarter width right
+
+        def forward(self, images):
+            logits, deltas = super().forward(images)
+            return logits, deltas, torch.zeros(1, 2, images.shape[-2] // 4, images.shape[-1] // 4)
+
+    final, _ = detect(TwoStage(), Image.new("RGB", (64, 48)), scales=(1.0,), min_score=0.5)
+    # The first stage's box (2, 2, 34, 34), face probability sigmoid(5), moved 8 px right by the second
+    # stage; the score is the mean of the two stages' probabilities; the sub-detector stays the anchor's.
+    assert final.boxes.tolist() == [[10.0, 2.0, 42.0, 34.0]] and final.scales.tolist() == [32]
+    assert final.scores.item() == pytest.approx(0.5 * (torch.sigmoid(torch.tensor(5.0)).item() + 0.75))
 
 
 def test_rows_and_folders_with_a_real_detector(tmp_path):

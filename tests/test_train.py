@@ -65,10 +65,11 @@ def test_every_sampler_trains(sampler, data_root, tmp_path):
     assert metrics["iterations"] == 1 and metrics["loss"]["first_loss"] > 0
 
 
-def test_resume_after_a_crash_is_bit_identical(data_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["FPN-finest-DC-WRS", "FPN-finest-sampling+Grouped-Fast-R-CNN"])
+def test_resume_after_a_crash_is_bit_identical(name, data_root, tmp_path, monkeypatch):
     # 7 iterations over 3.5 epochs, checkpoints after 3 and 6; the crash hits iteration 6 (1-based), so
     # iterations 4 and 5 are lost and redone, across an epoch boundary.
-    config = experiment("FPN-finest-DC-WRS", seed=1)
+    config = experiment(name, seed=1)
     profile = tiny_profile(data_root, epochs=3.5, checkpoint_every=3, lr_steps=(2.0,), warmup_iterations=2)
     straight = train(config, profile, tmp_path / "straight", progress=False)
 
@@ -94,6 +95,7 @@ def test_resume_after_a_crash_is_bit_identical(data_root, tmp_path, monkeypatch)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     momentum_a = [s["momentum_buffer"] for s in a["optimizer"]["state"].values()]
     momentum_b = [s["momentum_buffer"] for s in b["optimizer"]["state"].values()]
+    assert len(momentum_a) == len(a["model"]) - sum("running" in k or "num_batches" in k for k in a["model"])
     assert all(torch.equal(x, y) for x, y in zip(momentum_a, momentum_b))
     assert a["history"] == b["history"]
     strip = {k: v for k, v in straight.items() if k not in TIMING_KEYS}
@@ -127,9 +129,10 @@ def _ddp_worker(rank, world, init_file, config, profile, out):
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(data_root, tmp_path):
+@pytest.mark.parametrize("name", ["FPN", "FPN-finest-sampling+Grouped-Fast-R-CNN"])
+def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(name, data_root, tmp_path):
     # Frozen BN: batch statistics would differ between 1 image per process and 2 in one process.
-    config = experiment("FPN", seed=2)
+    config = experiment(name, seed=2)
     profile = tiny_profile(data_root, epochs=1.5, frozen_bn=True, lr=0.02)
     mp.spawn(_ddp_worker, args=(2, tmp_path / "init", config, profile, tmp_path / "ddp"), nprocs=2, join=True)
     single = train(config, profile, tmp_path / "single", progress=False)

@@ -19,35 +19,26 @@ stopped is trained in the test's process.
 import dataclasses
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
+from killing import kill_at_stall, run_to_end
 
 from gslib.experiments import SMOKE, canonical_json, experiment
 from gslib.train import train
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
 
-REPO = Path(__file__).resolve().parents[1]
 TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
 CHECKPOINT_EVERY = 3
 TOTAL = 12  # 4 images, 2 per batch: 2 iterations per epoch, 6 epochs; checkpoints after 3, 6, 9, 12
-START_TIMEOUT = 120.0  # s, for the child to import torch and write its first checkpoint (about 5 s idle)
-STEP_TIMEOUT = 60.0  # s, for each later event the test waits for
-RUN_TIMEOUT = 180.0  # s, for the resumed child to finish
-
 # The child: argv = config JSON, profile JSON, run dir, mode ("mid-iteration", "mid-checkpoint-write",
 # "resume"), marker file. Stalling only sleeps; the numbers are gslib's own.
 CHILD = r"""
-import json, sys, time
+import json, sys
 from pathlib import Path
 
-import torch
+from killing import stall, stall_in_second_save
 
 import gslib.train as engine
 from gslib.experiments import Experiment, Profile, from_dict
@@ -55,57 +46,21 @@ from gslib.experiments import Experiment, Profile, from_dict
 config = from_dict(Experiment, json.loads(sys.argv[1]))
 profile = from_dict(Profile, json.loads(sys.argv[2]))
 run_dir, mode, marker = Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
+batch_loss, calls = engine.batch_loss, []
 
 
-def stall():
-    marker.write_text("stalled")
-    while True:
-        time.sleep(1)
+def counting_batch_loss(*args, **kwargs):
+    calls.append(1)
+    if mode == "mid-iteration" and len(calls) == 5:  # iteration 5 starts; the checkpoint is of iteration 3
+        stall(marker)
+    return batch_loss(*args, **kwargs)
 
 
-if mode == "mid-iteration":
-    batch_loss, calls = engine.batch_loss, []
-
-    def stalling_batch_loss(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:  # iteration 5 starts; the checkpoint is of iteration 3
-            stall()
-        return batch_loss(*args, **kwargs)
-    engine.batch_loss = stalling_batch_loss
-elif mode == "mid-checkpoint-write":
-    save, saves = torch.save, []
-
-    class HalfFile:
-        # Writes the first chunk through to the disk, then stalls inside torch.save.
-        def __init__(self, raw):
-            self.raw = raw
-
-        def write(self, data):
-            self.raw.write(data)
-            self.raw.flush()
-            stall()
-
-        def flush(self):
-            self.raw.flush()
-
-    def stalling_save(obj, f, *args, **kwargs):
-        saves.append(1)
-        if len(saves) < 2:
-            return save(obj, f, *args, **kwargs)
-        with open(f, "wb") as raw:  # the second checkpoint, of iteration 6
-            return save(obj, HalfFile(raw), *args, **kwargs)
-    torch.save = stalling_save
-else:  # resume: count the iterations this process trains
-    assert mode == "resume", mode
-    batch_loss, calls = engine.batch_loss, []
-
-    def counting_batch_loss(*args, **kwargs):
-        calls.append(1)
-        return batch_loss(*args, **kwargs)
-    engine.batch_loss = counting_batch_loss
+engine.batch_loss = counting_batch_loss
+if mode == "mid-checkpoint-write":
+    stall_in_second_save(marker)  # the second checkpoint, of iteration 6
 engine.train(config, profile, run_dir, progress=False)
-if mode == "resume":
-    print(f"iterations trained: {len(calls)}")
+print(f"iterations trained: {len(calls)}")
 """
 
 
@@ -138,37 +93,8 @@ def straight(data_root, tmp_path_factory):
     return out
 
 
-def start_child(profile, run_dir, mode, marker, log):
-    args = [sys.executable, "-c", CHILD, canonical_json(CONFIG), canonical_json(profile), str(run_dir), mode,
-            str(marker)]
-    return subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-
-
-def child_output(log_path) -> str:
-    return Path(log_path).read_text(errors="replace")[-4000:]
-
-
-def wait_for(condition, timeout, what, proc, log_path):
-    """Poll ``condition()`` every 20 ms until it is true; fail naming ``what`` on a timeout or if the child
-    exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"the child exited (code {proc.returncode}) before {what}:\n{child_output(log_path)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} after {timeout:.0f} s:\n{child_output(log_path)}")
-        time.sleep(0.02)
-
-
-def checkpoint_iteration(path: Path) -> int | None:
-    """The iteration of a whole checkpoint at ``path``, None while there is none (the rename is atomic:
-    a file that exists is a complete one)."""
-    if not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)["iteration"]
+def child_args(profile, run_dir, mode, marker) -> list[str]:
+    return [canonical_json(CONFIG), canonical_json(profile), str(run_dir), mode, str(marker)]
 
 
 @pytest.mark.parametrize("kill_point", ["mid-iteration", "mid-checkpoint-write"])
@@ -180,20 +106,8 @@ def test_sigkilled_run_resumes_bit_identically(kill_point, data_root, straight, 
 
     # 1. Train in a child process; SIGKILL it once a checkpoint before the end exists and the child is at
     # the kill point.
-    with open(log_path, "wb") as log:
-        proc = start_child(profile, run, kill_point, marker, log)
-        try:
-            first = wait_for(lambda: checkpoint_iteration(checkpoint), START_TIMEOUT,
-                             "checkpoint.pt from the child", proc, log_path)
-            assert first == CHECKPOINT_EVERY < TOTAL
-            wait_for(marker.is_file, STEP_TIMEOUT, f"stall at the kill point ({kill_point})", proc, log_path)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=STEP_TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=STEP_TIMEOUT)
-    assert proc.returncode == -signal.SIGKILL, child_output(log_path)
+    first = kill_at_stall(CHILD, child_args(profile, run, kill_point, marker), checkpoint, marker, log_path)
+    assert first == CHECKPOINT_EVERY < TOTAL
 
     # 2. What the killed run left: no metrics.json, a whole checkpoint of iteration 3 (the work after it
     # is lost); at the mid-write kill, a half-written .tmp that does not load.
@@ -210,16 +124,7 @@ def test_sigkilled_run_resumes_bit_identically(kill_point, data_root, straight, 
         assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.pt"}
 
     # 3. Resume in a fresh process to the end.
-    with open(tmp_path / "resume.log", "wb") as log:
-        resumed = start_child(profile, run, "resume", tmp_path / "unused", log)
-        try:
-            code = resumed.wait(timeout=RUN_TIMEOUT)
-        finally:
-            if resumed.poll() is None:
-                resumed.kill()
-                resumed.wait(timeout=STEP_TIMEOUT)
-    assert code == 0, child_output(tmp_path / "resume.log")
-    trained = child_output(tmp_path / "resume.log").strip().splitlines()[-1]
+    trained = run_to_end(CHILD, child_args(profile, run, "resume", tmp_path / "unused"), tmp_path / "resume.log")
     assert trained == f"iterations trained: {TOTAL - CHECKPOINT_EVERY}"  # it resumed, not started over
     assert {p.name for p in run.iterdir()} == {"config.json", "metrics.json", "checkpoint.pt"}
 
