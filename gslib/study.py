@@ -9,7 +9,8 @@ with the official WIDER FACE protocol (:mod:`gslib.evaluate.wider`) and stores i
 - ``evaluation.json``: AP of easy / medium / hard / all and @S, the inference time,
 - ``counts_<subset>.npz``: per-image counts for the paired bootstrap over images (:mod:`gslib.stats`).
 
-A second call reads them back. Validation data sits in the profile's ``data_root`` in the official
+A second call reads them back. :func:`diagnostics` adds ``diagnostics.json`` (recall by face size, kinds
+of false positives) on request. Validation data sits in the profile's ``data_root`` in the official
 layout: ``WIDER_val/images`` and ``eval_tools/ground_truth`` (the four .mat files).
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gslib.paper import AP_COLUMNS
 from gslib.stats import mean_interval
 
 EVALUATION = "evaluation.json"
+DIAGNOSTICS = "diagnostics.json"
 VAL_IMAGES = "WIDER_val/images"
 GROUND_TRUTH = "eval_tools/ground_truth"
 COCO_VAL = "annotations/instances_val.json"  # the embedded benchmark's val set as COCO JSON, when present
@@ -70,6 +72,24 @@ def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
     result = json.loads(path.read_text()) if path.is_file() else evaluate_run(run, profile, progress)
     result["train_seconds"] = json.loads((run / "metrics.json").read_text())["train_seconds"]
     return run, result
+
+
+def diagnostics(run: Path, profile: Profile) -> dict:
+    """Where the run's AP goes (:mod:`gslib.diagnose`): ``{"recall_by_size": [row per size bin],
+    "false_positives": {...}}`` of its final detections, computed once from ``predictions/final`` and
+    stored as ``diagnostics.json`` (committed with evaluation.json; the predictions are not)."""
+    from gslib.data.wider import read_predictions, read_wider_mat
+    from gslib.diagnose import false_positive_kinds, recall_by_size
+
+    path = run / DIAGNOSTICS
+    if path.is_file():
+        return json.loads(path.read_text())
+    preds, gt = read_predictions(run / "predictions" / "final"), read_wider_mat(profile.path(GROUND_TRUTH))
+    table = recall_by_size(preds, gt).astype(object)
+    table = table.where(table.notna() & (table != np.inf), None)  # JSON has no inf or NaN (an empty bin)
+    result = {"recall_by_size": table.to_dict(orient="records"), "false_positives": false_positive_kinds(preds, gt)}
+    write_atomic(path, json.dumps(result, indent=1, allow_nan=False) + "\n")
+    return json.loads(path.read_text())
 
 
 def counts(run: Path, subset: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -52,3 +52,16 @@ def test_compare_pairs_runs_by_seed_and_gives_the_interval_over_seeds(tmp_path):
     assert "p_method_better" not in sub.columns or sub["p_method_better"].isna().all()
     with pytest.raises(ValueError, match="paired by seed"):
         compare(base, meth[:1])
+
+
+def test_diagnostics_are_computed_once_and_stored(tmp_path):
+    from gslib.study import diagnostics
+
+    run, _ = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)
+    first = diagnostics(run, SMOKE)
+    assert sum(row["faces"] for row in first["recall_by_size"]) > 0
+    assert first["recall_by_size"][-1]["high"] is None  # the open last bin, JSON-safe
+    kinds = first["false_positives"]
+    assert kinds["hit"] + kinds["smaller"] + kinds["larger"] + kinds["background"] == pytest.approx(1.0)
+    stamp = (run / "diagnostics.json").stat().st_mtime_ns
+    assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp

@@ -1,0 +1,41 @@
+"""Where the AP goes: recall by face size and the kinds of confident false positives, hand-worked."""
+import numpy as np
+import pytest
+
+from gslib.data.wider import WiderGroundTruth, WiderImage
+from gslib.diagnose import false_positive_kinds, recall_by_size
+
+
+def _gt():
+    # Image a: a 5-px face and a 40-px face; image b: one 100-px face. x y w h.
+    a = WiderImage("0--E/a.jpg", np.array([[10.0, 10, 5, 5], [100, 100, 40, 40]]))
+    b = WiderImage("0--E/b.jpg", np.array([[0.0, 0, 100, 100]]))
+    return WiderGroundTruth([a, b], {})
+
+
+PREDS = {
+    "0--E/a": np.array([[100.0, 100, 40, 40, 0.9],    # hits the 40-px face
+                        [10, 10, 5, 5, 0.2],          # hits the 5-px face, low score
+                        [300, 300, 20, 20, 0.8]]),    # background
+    "0--E/b": np.array([[0.0, 0, 50, 50, 0.95],       # on the face, a quarter of its area: IoU ~0.26, smaller
+                        [0, 0, 160, 160, 0.7],        # around it: IoU ~0.40, larger
+                        [0, 0, 100, 100, 0.6]]),      # hits
+}
+
+
+def test_recall_by_size_any_score_and_at_a_threshold():
+    table = recall_by_size(PREDS, _gt(), min_score=0.5, edges=(0, 8, 64, np.inf))
+    assert table["faces"].tolist() == [1, 1, 1]
+    assert table["recall_any"].tolist() == [1.0, 1.0, 1.0]
+    assert table["recall_at_score"].tolist() == [0.0, 1.0, 1.0]  # the 5-px face is found only at 0.2
+    empty = recall_by_size({}, _gt(), edges=(0, 8, 64, 1000, np.inf))
+    assert empty["recall_any"].tolist()[:3] == [0.0, 0.0, 0.0] and np.isnan(empty["recall_any"].iloc[3])
+
+
+def test_false_positive_kinds_of_the_top_detections():
+    kinds = false_positive_kinds(PREDS, _gt(), top=4)  # scores .95 .9 .8 .7
+    assert kinds["detections"] == 4 and kinds["lowest_score"] == pytest.approx(0.7)
+    assert (kinds["hit"], kinds["smaller"], kinds["larger"], kinds["background"]) == (0.25, 0.25, 0.25, 0.25)
+    every = false_positive_kinds(PREDS, _gt(), top=100)
+    assert every["detections"] == 6 and every["hit"] == pytest.approx(3 / 6)
+    assert false_positive_kinds({}, _gt()) == {"detections": 0}
