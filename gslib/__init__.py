@@ -9,11 +9,12 @@ Modules, one concept each:
 - ``gslib.augment``    the training augmentation of Sec. 5 (scale jitter, crop, flip)
 - ``gslib.analyze``    the anchor-distribution analysis of Fig. 2
 - ``gslib.model``      trunks, top-down pathway, heads, the detector; ``gslib.flops`` its complexity
-- ``gslib.fast_rcnn``  the second stage and grouped Fast R-CNN (Sec. 4.2, 6.3)
+- ``gslib.fast_rcnn``  the second stage, grouped Fast R-CNN and the two-stage detector (Sec. 4.2, 6.3)
 - ``gslib.datasets``   training data; ``gslib.train`` the engine; ``gslib.experiments`` configs, profiles, runs
 - ``gslib.inference``  the test pyramid, NMS, prediction files; ``gslib.study`` evaluated runs for notebooks
 - ``gslib.data``       readers and writers (WIDER FACE, COCO, FDDB) and the embedded benchmark (``synth``)
-- ``gslib.evaluate``   the official WIDER FACE protocol, COCO, FDDB
+- ``gslib.evaluate``   the official WIDER FACE protocol, COCO, FDDB; ``gslib.diagnose`` recall by face size,
+  kinds of confident false positives
 - ``gslib.stats``      intervals over seeds, paired bootstrap over images; ``gslib.claims`` results/claims.md
 - ``gslib.bench``      benchmarks against peers (``python -m gslib.bench matching|evaluate|train``)
 """
