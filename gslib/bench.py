@@ -15,6 +15,10 @@ glibc's mmap threshold fixed so that freed buffers go back to the system and can
 ``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images),
 detections for it (every face found with jitter, plus random false positives: 50 per image at least),
 writes them as an official prediction folder and times reading + the official WIDER FACE protocol.
+
+``train``: ms per training iteration of the profile's FPN-finest with RS and with GS (the paper: GS costs
+nothing extra), then of its two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it;
+each pair on the same model, weights and batch, interleaved.
 """
 from __future__ import annotations
 
@@ -192,14 +196,41 @@ def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50
             "ap": {k: round(float(v.ap), 4) for k, v in results.items()}}
 
 
-def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
-    """Milliseconds per training iteration (forward, matching, sampling, eq. 2, backward, SGD step) of
-    FPN-finest with RS and FPN-finest-sampling with GS: the same model, weights and batch, interleaved."""
-    from gslib.data import synth
-    from gslib.datasets import WiderDataset, pad_collate
-    from gslib.experiments import PROFILES, build_detector, experiment
+def _time_iterations(model, batch, configs: dict, profile, iterations: int, before=None) -> dict[str, float]:
+    """Median ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
+    interleaved, each from the same weights; ``before(name)`` runs untimed before each iteration."""
     from gslib.matcher import TwoPassMatcher
     from gslib.train import AnchorCache, batch_loss
+
+    device = torch.device("cpu")
+    start_state = {k: v.clone() for k, v in model.state_dict().items()}
+    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
+    rcnn_matcher = TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh)
+    cache = AnchorCache(model.layout, device)
+    times = {name: [] for name in configs}
+    for step in range(iterations + 1):  # the first round warms up
+        for name, config in configs.items():
+            model.load_state_dict(start_state)
+            if before is not None:
+                before(name)
+            opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
+            start = time.perf_counter()
+            loss, _ = batch_loss(model, batch, config, matcher, cache, device, None, rcnn_matcher)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step:
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
+    """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
+    model, weights and batch, interleaved), and of the second stage: Fast R-CNN with RS and Grouped Fast
+    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage)."""
+    from gslib.data import synth
+    from gslib.datasets import WiderDataset, pad_collate
+    from gslib.experiments import PROFILES, TABLE13, build_detector, experiment
 
     profile = PROFILES[profile_name]
     if profile.synth_profile:
@@ -212,26 +243,18 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling")}
     torch.manual_seed(0)
     model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
-    start_state = {k: v.clone() for k, v in model.state_dict().items()}
-    device = torch.device("cpu")
-    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
-    cache = AnchorCache(model.layout, device)
-    times = {name: [] for name in configs}
-    for step in range(iterations + 1):  # the first round warms up
-        for name, config in configs.items():
-            model.load_state_dict(start_state)
-            opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
-            start = time.perf_counter()
-            loss, _ = batch_loss(model, batch, config, matcher, cache, device, None)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step:
-                times[name].append((time.perf_counter() - start) * 1000)
-    rs, gs = statistics.median(times["RS"]), statistics.median(times["GS"])
+    one = _time_iterations(model, batch, configs, profile, iterations)
+    two_stage = {"RS": TABLE13["+IoU loss"], "GS": TABLE13["+GS"]}
+    model = build_detector(two_stage["GS"], profile, initial_weights=False).train()
+
+    def group_proposals(name):  # the one attribute in which the two detectors differ
+        model.grouped = name == "GS"
+    two = _time_iterations(model, batch, two_stage, profile, iterations, group_proposals)
     return {"profile": profile_name, "images_per_batch": profile.images_per_batch,
-            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": round(rs, 1),
-            "gs_ms": round(gs, 1), "gs_over_rs": round(gs / rs, 3)}
+            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": round(one["RS"], 1),
+            "gs_ms": round(one["GS"], 1), "gs_over_rs": round(one["GS"] / one["RS"], 3),
+            "fast_rcnn_rs_ms": round(two["RS"], 1), "fast_rcnn_gs_ms": round(two["GS"], 1),
+            "fast_rcnn_gs_over_rs": round(two["GS"] / two["RS"], 3)}
 
 
 def main(argv=None) -> None:
@@ -243,7 +266,8 @@ def main(argv=None) -> None:
     m.add_argument("--repeats", type=int, default=5)
     m.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     m.add_argument("--boxes", type=int, nargs="+", default=list(CASES), help="box counts, one case each")
-    t = sub.add_parser("train", help="ms per training iteration, RS vs GS, same model and batch")
+    t = sub.add_parser("train", help="ms per training iteration, RS vs GS (and Fast R-CNN vs Grouped), same "
+                       "model and batch")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     t.add_argument("--iterations", type=int, default=10)
@@ -257,7 +281,9 @@ def main(argv=None) -> None:
         result = bench_train(args.profile, args.iterations)
         print(json.dumps(result) if args.json else
               f"{args.profile} profile, batch {result['images_per_batch']} at {result['input']}: "
-              f"RS {result['rs_ms']} ms, GS {result['gs_ms']} ms per iteration (GS / RS = {result['gs_over_rs']})")
+              f"RS {result['rs_ms']} ms, GS {result['gs_ms']} ms per iteration (GS / RS = {result['gs_over_rs']}); "
+              f"with a second stage, Fast R-CNN {result['fast_rcnn_rs_ms']} ms, Grouped Fast R-CNN "
+              f"{result['fast_rcnn_gs_ms']} ms (ratio {result['fast_rcnn_gs_over_rs']})")
         return
     if not args.stats.is_file():
         parser.error(f"{args.stats}: no such file; pass --stats PATH to wider_val_statistics.json")
