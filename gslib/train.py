@@ -403,6 +403,11 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
             })
 
     net = model
+    if world > 1 and config.second_stage and not config.top_down:
+        raise ValueError(f"{config.name}: a second stage under DistributedDataParallel needs a first stage with the "
+                         "top-down pathway (every trunk stage then feeds a map); without it a trunk stage may be "
+                         "unused, which DDP can only tolerate by searching for unused parameters, and that search "
+                         "would wrongly find the second stage's head unused")
     if world > 1:
         # find_unused_parameters: a trunk stage may feed no level of the layout (C5 for RPN on C4). Not with a
         # second stage: its head runs after forward, where DDP's search would wrongly find it unused (Table

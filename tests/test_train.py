@@ -183,3 +183,12 @@ def test_cli_without_a_command_prints_usage():
     from gslib.__main__ import main
 
     assert main([]) == 2
+
+
+def test_ddp_refuses_a_second_stage_without_the_top_down_pathway(data_root, tmp_path):
+    # RPN's first stage leaves C5 unused; DDP would need its unused-parameter search, which the second
+    # stage's head (run after forward) defeats: a clear error instead of DDP's hang or obscure failure.
+    config = dataclasses.replace(TABLE13["+GS"], name="RPN+Grouped-Fast-R-CNN", layout="rpn", top_down=False)
+    with pytest.raises(Exception, match="top-down pathway"):
+        mp.spawn(_ddp_worker, args=(2, tmp_path / "init", config, tiny_profile(data_root), tmp_path / "ddp"),
+                 nprocs=2, join=True)
