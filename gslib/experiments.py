@@ -105,6 +105,9 @@ class Experiment:
                              f"{SECOND_STAGE_MINING}, got {self.second_stage!r}, {self.rcnn_mining!r}")
         if self.rcnn_reg_loss not in REG_LOSSES:
             raise ValueError(f"{self.name}: unknown regression loss {self.rcnn_reg_loss!r}; one of {REG_LOSSES}")
+        if not self.second_stage and (self.rcnn_mining, self.rcnn_reg_loss) != ("", "smooth_l1"):
+            # Unread without a second stage, and left out of the run hash: two configs would share one run.
+            raise ValueError(f"{self.name}: rcnn_mining and rcnn_reg_loss need a second_stage")
 
     def hash(self) -> str:
         return digest(_hashed(self))

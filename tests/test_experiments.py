@@ -104,6 +104,8 @@ def test_second_stage_fields_count_only_with_a_second_stage():
     assert [TABLE13[r].rcnn_mining for r in ("+IoU loss", "+OHEM", "+Focal Loss")] == ["", "OHEM", "Focal*"]
     with pytest.raises(ValueError, match="second_stage"):
         dataclasses.replace(base, second_stage="Cascade")
+    with pytest.raises(ValueError, match="need a second_stage"):
+        dataclasses.replace(base, rcnn_mining="OHEM")
 
 
 def test_table3_detectors():
