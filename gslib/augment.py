@@ -3,8 +3,9 @@ exceeds a limit, and a horizontal flip. Parameters are drawn once per image and 
 in training, to its pixels), so that the anchor analysis of Fig. 2 replays exactly what training sees.
 
 Boxes cut by the crop: a box fully outside is dropped; a box with less than ``min_visible`` of its area
-inside is kept but flagged ignore, so the anchors on its visible part are neither positive nor negative
-(a half-visible face is still a face). Boxes are x1y1x2y2 in pixels.
+inside is kept but flagged ignore, so no anchor is positive for it and the anchors that fit its visible
+part (IoU >= lambda2) are not negatives (a half-visible face is still a face); smaller anchors inside it,
+on its parts, stay negatives (:mod:`gslib.matcher`). Boxes are x1y1x2y2 in pixels.
 """
 from __future__ import annotations
 

@@ -199,13 +199,11 @@ def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50
 def _time_iterations(model, batch, configs: dict, profile, iterations: int, before=None) -> dict[str, float]:
     """Median ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
     interleaved, each from the same weights; ``before(name)`` runs untimed before each iteration."""
-    from gslib.matcher import TwoPassMatcher
-    from gslib.train import AnchorCache, batch_loss
+    from gslib.train import AnchorCache, batch_loss, matchers
 
     device = torch.device("cpu")
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
-    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
-    rcnn_matcher = TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh)
+    matcher, rcnn_matcher = matchers(profile)
     cache = AnchorCache(model.layout, device)
     times = {name: [] for name in configs}
     for step in range(iterations + 1):  # the first round warms up

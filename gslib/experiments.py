@@ -235,6 +235,7 @@ class Profile:
     rpn_neg_thresh: float = 0.4             # Sec. 5: lambda2 = 0.4 (RPN)
     rcnn_pos_thresh: float = 0.6            # Sec. 5: lambda1 = 0.6 (Fast R-CNN)
     rcnn_neg_thresh: float = 0.5            # Sec. 5: lambda2 = 0.5 (Fast R-CNN)
+    ignore_ioa: float | None = None         # not stated: None for faces, 0.5 for COCO crowds (gslib.matcher)
     # -- the second stage (experiments with ``second_stage``), not stated in the paper: Faster R-CNN's
     rcnn_hidden: int = 1024                 # width of Fast R-CNN's two fc layers
     rcnn_proposals: int = 2000              # proposals per image (per pyramid scale at test) after NMS 0.7

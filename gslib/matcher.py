@@ -16,10 +16,15 @@ face) stays unmatched, and a box matched in pass 1 gets nothing more.
 
 Ties in condition 3 (an anchor equally close to two boxes) go to the lower box index.
 
-Boxes flagged to ignore (WIDER FACE "invalid", COCO ``iscrowd``) take no part in matching; an anchor that
-pass 1 and 2 leave non-positive becomes -1 (never 0) when it overlaps an ignored box with
-``IoU >= lambda2`` (it would not have been a negative for a valid box there) or when at least ``ignore_ioa``
-of its own area lies inside one (it sits in a crowd or an invalid face).
+Boxes flagged to ignore (WIDER FACE "invalid", faces cut by the training crop, COCO ``iscrowd``) take no
+part in matching; an anchor that pass 1 and 2 leave non-positive becomes -1 (never 0) when it overlaps an
+ignored box with ``IoU >= lambda2`` (it would not have been a negative for a valid box there), and, with
+``ignore_ioa`` given, when at least that share of its own area lies inside one (it sits in a crowd region,
+where it may cover an unlabelled object: COCO's 0.5). Faces take no ``ignore_ioa``: an anchor well inside a
+face is a face *part*, which the detector must learn to reject. With the rule on, every face larger than
+the training crop (ignored as less than half visible) shielded the anchors on its eyes and cheeks from
+being negatives: a trained FPN-finest (default profile) gave 2,483 boxes that overlap no face (IoU < 0.1)
+with scores of 0.9 or more on 50 val images; trained without the rule, 37.
 
 Memory and speed: anchors are processed in blocks, each compared only with the boxes that can overlap it,
 and in chunks that never hold more than ``max_pairs`` anchor-box pairs at once (torchvision's ``box_iou``
@@ -69,9 +74,10 @@ def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, max_pa
     return best, arg
 
 
-def _covered_by(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, min_ioa: float,
+def _covered_by(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, min_ioa: float | None,
                 max_pairs: int) -> torch.Tensor:
-    """(A,) bool: the anchor has IoU >= min_iou with some box, or >= min_ioa of its area inside one."""
+    """(A,) bool: the anchor has IoU >= min_iou with some box, or (min_ioa given) >= min_ioa of its area
+    inside one."""
     chunk = max(1, max_pairs // boxes.shape[0])
     area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
     box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -82,7 +88,10 @@ def _covered_by(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, min_
         wh = (torch.minimum(a[:, None, 2:], boxes[None, :, 2:]) - torch.maximum(a[:, None, :2], boxes[None, :, :2]))
         inter = wh.clamp(min=0).prod(dim=2)
         iou = inter / (a_area + box_area[None] - inter).clamp(min=1e-9)
-        out[start:start + chunk] = ((iou >= min_iou) | (inter >= min_ioa * a_area)).any(dim=1)
+        covered = iou >= min_iou
+        if min_ioa is not None:
+            covered |= inter >= min_ioa * a_area
+        out[start:start + chunk] = covered.any(dim=1)
     return out
 
 
@@ -92,7 +101,8 @@ class TwoPassMatcher:
     Args:
         pos_thresh: lambda1 of eq. 1 (0.6 for the RPN, 0.6 for Fast R-CNN).
         neg_thresh: lambda2 of eq. 1 (0.4 for the RPN, 0.5 for Fast R-CNN).
-        ignore_ioa: share of an anchor's area inside an ignored box that makes it ignored.
+        ignore_ioa: share of an anchor's area inside an ignored box that makes it ignored (crowd regions);
+            None (faces): only ``IoU >= neg_thresh`` with an ignored box does.
         max_pairs: most anchor-box pairs whose IoU is held in memory at once.
 
     Call with ``anchors: (A, 4)``, ``boxes: (M, 4)`` x1y1x2y2 and optionally ``ignore: (M,) bool``.
@@ -102,7 +112,7 @@ class TwoPassMatcher:
 
     POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
 
-    def __init__(self, pos_thresh: float = 0.6, neg_thresh: float = 0.4, ignore_ioa: float = 0.5,
+    def __init__(self, pos_thresh: float = 0.6, neg_thresh: float = 0.4, ignore_ioa: float | None = None,
                  max_pairs: int = DEFAULT_MAX_PAIRS):
         if not 0.0 < neg_thresh <= pos_thresh:
             raise ValueError(f"need 0 < neg_thresh <= pos_thresh, got {neg_thresh}, {pos_thresh}")

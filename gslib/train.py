@@ -316,6 +316,12 @@ def training_dataset(profile: Profile, seed: int) -> WiderDataset:
 # ----------------------------------------------------------------------------------------------------
 
 
+def matchers(profile: Profile) -> tuple[TwoPassMatcher, TwoPassMatcher]:
+    """The two-pass matchers of the first and the second stage (Sec. 5's thresholds in ``profile``)."""
+    return (TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh, profile.ignore_ioa),
+            TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh, profile.ignore_ioa))
+
+
 def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Module | None = None,
           dataset: WiderDataset | None = None, device: torch.device | None = None,
           progress: bool = True) -> dict:
@@ -415,8 +421,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=not config.second_stage)
-    matcher = TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh)
-    rcnn_matcher = TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh)
+    matcher, rcnn_matcher = matchers(profile)
     cache = AnchorCache(model.layout, device)
     batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
     # The loader's own generator: without one, creating its iterator draws from the global RNG, and a

@@ -77,19 +77,36 @@ def test_ignored_boxes_make_covered_anchors_ignored_never_negative():
              [100, 100, 200, 200],  # invalid (ignore)
              [0, 0, 10, 10]]        # invalid, on top of the valid one
     anchors = [[0, 0, 10, 10],          # positive for the valid box, stays positive
-               [120, 120, 136, 136],    # inside the ignored box -> -1
+               [120, 120, 136, 136],    # inside the ignored box: -1 in a crowd, a face part (0) in a face
                [300, 300, 316, 316],    # far away -> 0
                [90, 90, 190, 190],      # IoU 0.68 with the ignored box: never positive -> -1
                [0, 0, 400, 400]]        # contains it, IoU = IoA = 0.0625 -> stays negative
-    labels, matched = run(anchors, boxes, ignore=[False, True, True])
+    labels, matched = run(anchors, boxes, ignore=[False, True, True], ignore_ioa=0.5)
     assert labels == [1, -1, 0, -1, 0]
     assert matched == [0, -1, -1, -1, -1]
+    assert run(anchors, boxes, ignore=[False, True, True]) == ([1, 0, 0, -1, 0], [0, -1, -1, -1, -1])
 
 
-def test_ignore_ioa_is_an_argument():
-    anchors = [[100, 100, 116, 116], [190, 100, 210, 120]]  # inside; half inside (IoA 0.5)
-    assert run(anchors, [[100, 100, 200, 200]], ignore=[True])[0] == [-1, -1]
+def test_ignore_ioa_is_for_crowds_and_off_for_faces():
+    anchors = [[100, 100, 116, 116], [190, 100, 210, 120]]  # inside; half inside (IoA 0.5); IoU < 0.03
+    # A crowd region (COCO iscrowd): an anchor inside may cover an unlabelled object.
+    assert run(anchors, [[100, 100, 200, 200]], ignore=[True], ignore_ioa=0.5)[0] == [-1, -1]
     assert run(anchors, [[100, 100, 200, 200]], ignore=[True], ignore_ioa=0.75)[0] == [-1, 0]
+    # A face (invalid, or cut by the crop): an anchor on its eye is a face part, a negative.
+    assert run(anchors, [[100, 100, 200, 200]], ignore=[True])[0] == [0, 0]
+
+
+def test_regression_anchors_on_the_parts_of_a_face_cut_by_the_crop_are_negatives():
+    # Bug: a 300 px face in a 320 px crop is less than half visible, so it is ignored; the IoA rule then made
+    # every anchor on its visible part -1, and nothing ever taught the detector that face parts are not faces.
+    from gslib.augment import Jitter, jitter_boxes
+    face = torch.tensor([[100.0, 100.0, 400.0, 400.0]])
+    boxes, ignore = jitter_boxes(face, torch.tensor([False]), Jitter(1.0, 200, 200, 320, 320, False))
+    assert boxes.tolist() == [[0.0, 0.0, 200.0, 200.0]] and ignore.tolist() == [True]
+    eye, cheek = [40, 40, 56, 56], [100, 120, 164, 184]          # 16 and 64 px anchors on the visible part
+    fits = [0, 0, 181, 181]                                      # IoU 0.82 with the visible part: not a negative
+    labels, _ = TwoPassMatcher(0.6, 0.4)(torch.tensor([eye, cheek, fits], dtype=torch.float32), boxes, ignore)
+    assert labels.tolist() == [0, 0, -1]
 
 
 def test_no_boxes_and_only_ignored_boxes():
