@@ -301,9 +301,10 @@ SMOKE = Profile(
 # (12: 8.6 min of training); FPN-finest-sampling 0.27 / 0.37 after 3 / 12; crops of 448 px: 0.12 at 3.
 # Again after the matcher's rule for faces cut by the crop (gslib.matcher; 100 val images, seed 0, 1 thread,
 # two runs sharing the machine): All 0.13 before, 0.16 after (easy 0.32 / 0.37); training jitter cut to the
-# tested scales 0.5-2.5: 0.17; + c = c' = 64: 0.10 (so one seed moves All by +-0.05); 6 epochs: 0.20; 12
-# epochs with the full pyramid (sides to 2,048): 0.35, easy 0.70, at 14 min of training and 1.5 s per test
-# image (27 min per run). The paper's mid-range (All 0.5-0.85) is out of this machine's reach in minutes.
+# tested scales 0.5-2.5: 0.17; + c = c' = 64: 0.10 (+0.07 in session 3's pilot: one seed moves All that
+# much); 6 epochs: 0.20; 12 epochs with the full pyramid (sides to 2,048): 0.35, easy 0.70, at 14 min of
+# training and 1.5 s per test image (27 min per run). The paper's mid-range (All 0.5-0.85) is out of this
+# machine's reach in minutes per run.
 DEFAULT = Profile(
     name="default",
     data_root="data/synthwider", train_images="WIDER_train/images",
