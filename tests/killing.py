@@ -4,8 +4,9 @@ A test runs the real training in a child process (``python -c CHILD``) that stal
 writes a marker file and sleeps (no number is changed), so the kill lands where the test says whatever the
 machine's speed. The child imports this module (its code starts with :data:`CHILD_PREAMBLE`).
 
-Child side: :func:`stall`, :func:`stall_in_second_save` (the second ``torch.save`` writes its first bytes,
-then stalls: a checkpoint half written). Parent side: :func:`kill_at_stall` and :func:`run_to_end`.
+Child side: :func:`stall`, :func:`stall_at_call` (count the calls of a function, stall at the n-th),
+:func:`stall_in_second_save` (the second ``torch.save`` writes its first bytes, then stalls: a checkpoint
+half written). Parent side: :func:`kill_at_stall` and :func:`run_to_end`.
 """
 import signal
 import subprocess
@@ -30,6 +31,21 @@ def stall(marker: Path):
     Path(marker).write_text("stalled")
     while True:
         time.sleep(1)
+
+
+def stall_at_call(owner, name: str, at: int | None, marker: Path, counted=lambda *args, **kwargs: True) -> list:
+    """Replace ``owner.name`` by a wrapper that counts its calls (those ``counted`` accepts) and stalls at the
+    ``at``-th (None: never). Returns the list that grows by one per counted call."""
+    original, calls = getattr(owner, name), []
+
+    def counting(*args, **kwargs):
+        if counted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == at:
+                stall(marker)
+        return original(*args, **kwargs)
+    setattr(owner, name, counting)
+    return calls
 
 
 def stall_in_second_save(marker: Path) -> None:

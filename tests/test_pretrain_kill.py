@@ -37,7 +37,7 @@ CHILD = r"""
 import json, sys
 from pathlib import Path
 
-from killing import stall, stall_in_second_save
+from killing import stall_at_call, stall_in_second_save
 
 import gslib.pretrain as pre
 from gslib.experiments import Profile, from_dict
@@ -46,18 +46,9 @@ cfg = from_dict(pre.Pretraining, json.loads(sys.argv[1]))
 profile = from_dict(Profile, json.loads(sys.argv[2]))
 directory, mode, marker = Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
 checkpoint_every = int(sys.argv[6])
-crop_batch, calls = pre.crop_batch, []
-
-
-def counting_crop_batch(*args, **kwargs):
-    if kwargs.get("flip", True):  # a training batch (the validation crops are not flipped)
-        calls.append(1)
-        if mode == "mid-iteration" and len(calls) == 6:  # iteration 6 starts; the checkpoint is of iteration 4
-            stall(marker)
-    return crop_batch(*args, **kwargs)
-
-
-pre.crop_batch = counting_crop_batch
+# Iteration 6 starts; the checkpoint is of iteration 4. Training batches only (validation crops are not flipped).
+calls = stall_at_call(pre, "crop_batch", 6 if mode == "mid-iteration" else None, marker,
+                      counted=lambda *args, **kwargs: kwargs.get("flip", True))
 if mode == "mid-checkpoint-write":
     stall_in_second_save(marker)  # the second checkpoint, of iteration 8
 pre.pretrain(cfg, directory, profile, progress=False, checkpoint_every=checkpoint_every)

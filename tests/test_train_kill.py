@@ -38,7 +38,7 @@ CHILD = r"""
 import json, sys
 from pathlib import Path
 
-from killing import stall, stall_in_second_save
+from killing import stall_at_call, stall_in_second_save
 
 import gslib.train as engine
 from gslib.experiments import Experiment, Profile, from_dict
@@ -46,17 +46,8 @@ from gslib.experiments import Experiment, Profile, from_dict
 config = from_dict(Experiment, json.loads(sys.argv[1]))
 profile = from_dict(Profile, json.loads(sys.argv[2]))
 run_dir, mode, marker = Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
-batch_loss, calls = engine.batch_loss, []
-
-
-def counting_batch_loss(*args, **kwargs):
-    calls.append(1)
-    if mode == "mid-iteration" and len(calls) == 5:  # iteration 5 starts; the checkpoint is of iteration 3
-        stall(marker)
-    return batch_loss(*args, **kwargs)
-
-
-engine.batch_loss = counting_batch_loss
+# Iteration 5 starts; the checkpoint is of iteration 3.
+calls = stall_at_call(engine, "batch_loss", 5 if mode == "mid-iteration" else None, marker)
 if mode == "mid-checkpoint-write":
     stall_in_second_save(marker)  # the second checkpoint, of iteration 6
 engine.train(config, profile, run_dir, progress=False)
