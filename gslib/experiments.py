@@ -170,6 +170,14 @@ def fpn_single(feature: str, stride: int, sampler: str = "RS", **fields) -> Expe
                  stride=stride, **fields)
 
 
+class UnknownExperimentError(KeyError):
+    """No experiment of that name. A KeyError (a lookup by name) whose message prints as written: KeyError's
+    own str() would wrap it in quotes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def experiment(name: str, **changes) -> Experiment:
     """A Table 3 detector by name, a Table 13 one by its run name (``FPN-finest-sampling+Grouped-Fast-R-CNN``),
     or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g. ``seed=1``, or ``sampler="OHEM",
@@ -182,8 +190,9 @@ def experiment(name: str, **changes) -> Experiment:
     if name.startswith("FPN-single-"):
         feature, stride = name.removeprefix("FPN-single-").split("-s")
         return dataclasses.replace(fpn_single(feature, int(stride)), **changes)
-    raise KeyError(f"unknown experiment {name!r}; known: {', '.join([*TABLE3, *two_stage])}, "
-                   "FPN-single-P<k>-s<stride>")
+    known = dict.fromkeys([*TABLE3, *two_stage])  # FPN-finest-sampling is in both tables: list it once
+    raise UnknownExperimentError(f"unknown experiment {name!r}; known: {', '.join(known)}, "
+                                 "FPN-single-P<k>-s<stride>")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -133,6 +133,18 @@ def test_fpn_single_on_any_map_and_stride():
         dataclasses.replace(TABLE3["FPN"], sampler="GS+Magic")
 
 
+def test_unknown_experiment_lists_each_name_once_without_quotes():
+    with pytest.raises(KeyError) as info:  # callers catch KeyError
+        experiment("FPN-coarsest")
+    message = str(info.value)
+    assert message.startswith("unknown experiment 'FPN-coarsest'; known: RPN, ")  # not "\"unknown ...\""
+    assert message.endswith(", FPN-single-P<k>-s<stride>")
+    names = message.removeprefix("unknown experiment 'FPN-coarsest'; known: ").split(", ")
+    assert names.count("FPN-finest-sampling") == 1  # it is in TABLE3 and in TABLE13
+    # every name of both tables once (one is shared), and the FPN-single pattern
+    assert len(names) == len(set(names)) == (len(TABLE3) + len(TABLE13) - 1) + 1
+
+
 def test_paper_profile_states_section_5():
     p = PAPER
     assert (p.backbone, p.epochs, p.lr, p.lr_steps, p.lr_gamma) == ("resnet50", 100, 0.01, (60, 80), 0.1)
