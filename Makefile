@@ -3,6 +3,13 @@ PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
 PROFILE  ?= default
+# Every output of a profile goes under its results folder (gslib.paths.results_dir): results/ for default and
+# paper, results/smoke/ (git-ignored) for smoke. FRESH=1 retrains everything from scratch into results/fresh/
+# (git-ignored) instead: the root reaches gslib, papermill's kernels and every command as $GSLIB_RESULTS.
+RESULTS_ROOT := $(if $(FRESH),results/fresh,$(or $(GSLIB_RESULTS),results))
+export GSLIB_RESULTS := $(abspath $(RESULTS_ROOT))
+RESULTS  := $(RESULTS_ROOT)$(if $(filter smoke,$(PROFILE)),/smoke,)
+DATA_DIR := data/synthwider$(if $(filter smoke,$(PROFILE)),-smoke,)
 # WIDER FACE annotations (no images) for notebook 01: data/widerface if present, else ../shared/widerface.
 WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) data/widerface)
 export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
@@ -27,24 +34,24 @@ test: setup
 lint: setup
 	$(PY) -m ruff check gslib tests
 
+# The benchmarks at the profile's sizes (smoke: tiny ones), into $(RESULTS)/bench/.
 bench: setup
-	mkdir -p results/bench
-	$(PY) -m gslib.bench matching --json > results/bench/matching.json
-	$(PY) -m gslib.bench evaluate --json > results/bench/evaluate.json
-	$(PY) -m gslib.bench train --json > results/bench/train.json
-	@cat results/bench/matching.json results/bench/evaluate.json results/bench/train.json
+	mkdir -p $(RESULTS)/bench
+	$(PY) -m gslib.bench matching --profile $(PROFILE) --json > $(RESULTS)/bench/matching.json
+	$(PY) -m gslib.bench evaluate --profile $(PROFILE) --json > $(RESULTS)/bench/evaluate.json
+	$(PY) -m gslib.bench train --profile $(PROFILE) --json > $(RESULTS)/bench/train.json
+	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json
 
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup
-	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) \
-	  --out data/synthwider$(if $(filter smoke,$(PROFILE)),-smoke,)
+	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) --out $(DATA_DIR)
 
-# Executes every notebook in order with papermill into results/notebooks/, profile $(PROFILE).
+# Executes every notebook in order with papermill into $(RESULTS)/notebooks/, profile $(PROFILE).
 notebooks: setup
-	@mkdir -p results/notebooks
+	@mkdir -p $(RESULTS)/notebooks
 	@for nb in $(NOTEBOOKS); do \
 	  echo "reproduce: executing $$nb (profile $(PROFILE))"; \
-	  $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb results/notebooks/$$(basename $$nb) \
+	  $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb $(RESULTS)/notebooks/$$(basename $$nb) \
 	    -p profile $(PROFILE) || exit 1; \
 	done
 
@@ -56,9 +63,9 @@ claims: setup
 	$(PY) -m gslib.claims --profile $(PROFILE)
 
 reproduce: data bench notebooks claims
-	@echo "reproduce: generated the embedded benchmark (data/), ran the benchmarks (results/bench/)"
-	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into results/notebooks/: $(NOTEBOOKS)"
-	@echo "reproduce: tables in results/tables/, figures in results/figures/, verdicts in results/claims.md"
+	@echo "reproduce: generated the embedded benchmark ($(DATA_DIR)/), ran the benchmarks ($(RESULTS)/bench/)"
+	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into $(RESULTS)/notebooks/: $(NOTEBOOKS)"
+	@echo "reproduce: tables in $(RESULTS)/tables/, figures in $(RESULTS)/figures/, verdicts in $(RESULTS)/claims.md"
 
 clean-results:
-	rm -rf results/bench results/notebooks
+	rm -rf $(RESULTS)/bench $(RESULTS)/notebooks

@@ -1,34 +1,40 @@
 """Benchmarks that measure gslib against a peer in the same run. Not tests: they print figures.
 
-    python -m gslib.bench matching [--json] [--repeats 5] [--stats PATH]
-    python -m gslib.bench evaluate [--json] [--images 3226]
+    python -m gslib.bench matching [--json] [--profile default] [--repeats 5] [--stats PATH]
+    python -m gslib.bench evaluate [--json] [--profile default] [--images 3226]
     python -m gslib.bench train [--json] [--profile default]
 
-``matching``: FPN-finest anchors on a 1024 x 1024 image (262,144 anchors) and 50, 200 and 709 boxes whose
-scales and aspect ratios are drawn from WIDER FACE val's measured distribution. Ours = the two-pass matcher
-+ group sampling of one image; the peer = torchvision's ``Matcher(0.6, 0.4, allow_low_quality_matches=True)``
-+ ``BalancedPositiveNegativeSampler(256, 0.25)`` on the same anchors and boxes. Reports the per-image
-median time and the peak extra memory: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the rise of
-the process's peak resident set (``VmHWM`` after ``clear_refs``), each measured in a fresh process with
-glibc's mmap threshold fixed so that freed buffers go back to the system and cannot hide a peak.
+``--profile`` sets the sizes (:data:`SIZES`): smoke's are tiny (CI, seconds); default and paper measure at
+WIDER FACE's. Timings are repeated side by side (:func:`side_by_side`: each repeat times ours and the peer
+once, in alternating order) and reported as the median with its spread (:func:`spread`: quartiles and
+range) of the times and of the per-repeat ratio, so that a reader can tell a difference from the noise.
 
-``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images),
-detections for it (every face found with jitter, plus random false positives: 50 per image at least),
+``matching``: FPN-finest anchors on a 1024 x 1024 image (262,144 anchors) and 50, 200 and 709 boxes whose
+scales and aspect ratios are drawn from WIDER FACE val's measured distribution (smoke: 256 px, 10 and 50
+boxes). Ours = the two-pass matcher + group sampling of one image; the peer = torchvision's
+``Matcher(0.6, 0.4, allow_low_quality_matches=True)`` + ``BalancedPositiveNegativeSampler(256, 0.25)`` on the
+same anchors and boxes. Reports the per-image time and the peak extra memory: on CUDA
+``torch.cuda.max_memory_allocated``; on the CPU the rise of the process's peak resident set (``VmHWM`` after
+``clear_refs``), each measured in a fresh process with glibc's mmap threshold fixed so that freed buffers go
+back to the system and cannot hide a peak.
+
+``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images; smoke:
+50), detections for it (every face found with jitter, plus random false positives: 50 per image at least),
 writes them as an official prediction folder and times reading + the official WIDER FACE protocol.
 
 ``train``: ms per training iteration of the profile's FPN-finest with RS and with GS (the paper: GS costs
 nothing extra), then of its two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it;
-each pair on the same model, weights and batch, interleaved.
+each pair on the same model, weights and batch, side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +45,39 @@ from gslib.paths import WIDER_STATS
 DEFAULT_STATS = WIDER_STATS
 CASES = (50, 200, 709)
 IMAGE = 1024
+# Per profile: the matching image side, its box counts and repeats, and the evaluated val images.
+SIZES = {"smoke": {"image": 256, "boxes": (10, 50), "repeats": 5, "images": 50},
+         "default": {"image": IMAGE, "boxes": CASES, "repeats": 5, "images": 3226},
+         "paper": {"image": IMAGE, "boxes": CASES, "repeats": 5, "images": 3226}}
+
+
+def spread(values: Sequence[float], digits: int = 2) -> dict:
+    """Median and spread of repeated measurements: {"median", "q1", "q3", "min", "max", "n"} (quartiles by
+    linear interpolation), each rounded to ``digits``."""
+    q1, median, q3 = np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75])
+    return {"median": round(float(median), digits), "q1": round(float(q1), digits), "q3": round(float(q3), digits),
+            "min": round(float(min(values)), digits), "max": round(float(max(values)), digits), "n": len(values)}
+
+
+def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """Element-wise ratio of two measurements taken side by side (repeat i of one over repeat i of the other)."""
+    return [a / b for a, b in zip(numerators, denominators, strict=True)]
+
+
+def side_by_side(measures: dict[str, Callable[[], float]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Each measure ``repeats`` times, side by side: every round calls each once, in an order that alternates
+    between rounds (a slow moment of the machine hits all of them), after ``warmup`` untimed rounds.
+
+    measures: {name: a function that does the work once and returns its ms}. Returns {name: [ms per repeat]}.
+    """
+    names = list(measures)
+    times = {name: [] for name in names}
+    for r in range(warmup + repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            ms = measures[name]()
+            if r >= warmup:
+                times[name].append(ms)
+    return times
 
 
 def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0) -> torch.Tensor:
@@ -76,11 +115,11 @@ def _torchvision(anchors, groups, boxes, generator):
 METHODS = {"ours": _ours, "torchvision": _torchvision}
 
 
-def _inputs(num_boxes: int, stats: dict, device: torch.device):
+def _inputs(num_boxes: int, stats: dict, device: torch.device, image: int = IMAGE):
     from gslib.anchors import fpn_finest
 
-    anchors, groups = fpn_finest().anchors(IMAGE, IMAGE, device=device)
-    boxes = sample_wider_boxes(num_boxes, stats, seed=num_boxes).to(device)
+    anchors, groups = fpn_finest().anchors(image, image, device=device)
+    boxes = sample_wider_boxes(num_boxes, stats, image, seed=num_boxes).to(device)
     return anchors, groups, boxes
 
 
@@ -96,10 +135,10 @@ def _proc_kb(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _peak_child(method: str, num_boxes: int, stats_path: str) -> None:
+def _peak_child(method: str, num_boxes: int, stats_path: str, image: int = IMAGE) -> None:
     """Runs in a fresh process: prints the peak extra memory (MB) of one call of ``method`` on the CPU."""
     stats = json.loads(Path(stats_path).read_text())
-    anchors, groups, boxes = _inputs(num_boxes, stats, torch.device("cpu"))
+    anchors, groups, boxes = _inputs(num_boxes, stats, torch.device("cpu"), image)
     METHODS[method](anchors, groups, boxes[:5], None)  # warm up lazy initialisation, tiny case
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
     before = _proc_kb("VmRSS")
@@ -107,9 +146,9 @@ def _peak_child(method: str, num_boxes: int, stats_path: str) -> None:
     print((_proc_kb("VmHWM") - before) / 1024)
 
 
-def peak_mb(method: str, num_boxes: int, stats_path: Path, device: torch.device) -> float:
+def peak_mb(method: str, num_boxes: int, stats_path: Path, device: torch.device, image: int = IMAGE) -> float:
     if device.type == "cuda":
-        anchors, groups, boxes = _inputs(num_boxes, json.loads(stats_path.read_text()), device)
+        anchors, groups, boxes = _inputs(num_boxes, json.loads(stats_path.read_text()), device, image)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -117,38 +156,46 @@ def peak_mb(method: str, num_boxes: int, stats_path: Path, device: torch.device)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    code = f"from gslib.bench import _peak_child; _peak_child({method!r}, {num_boxes}, {str(stats_path)!r})"
+    code = f"from gslib.bench import _peak_child; _peak_child({method!r}, {num_boxes}, {str(stats_path)!r}, {image})"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def median_ms(method: str, num_boxes: int, stats: dict, device: torch.device, repeats: int) -> float:
-    anchors, groups, boxes = _inputs(num_boxes, stats, device)
+def matching_ms(num_boxes: int, stats: dict, device: torch.device, repeats: int,
+                image: int = IMAGE) -> dict[str, list[float]]:
+    """ms per image of each of :data:`METHODS` on the same anchors and boxes, ``repeats`` times side by side."""
+    anchors, groups, boxes = _inputs(num_boxes, stats, device, image)
     generator = torch.Generator(device=device).manual_seed(0)
-    METHODS[method](anchors, groups, boxes, generator)  # warm-up
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        METHODS[method](anchors, groups, boxes, generator)
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+
+    def timed(method):
+        def once():
+            _sync(device)
+            start = time.perf_counter()
+            METHODS[method](anchors, groups, boxes, generator)
+            _sync(device)
+            return (time.perf_counter() - start) * 1000
+        return once
+    return side_by_side({method: timed(method) for method in METHODS}, repeats)
 
 
-def bench_matching(stats_path: Path, repeats: int, devices: list[torch.device], box_counts=CASES) -> dict:
+def bench_matching(stats_path: Path, repeats: int, devices: list[torch.device], box_counts=CASES,
+                   image: int = IMAGE) -> dict:
+    """One case per device and box count: the time of ours and of torchvision (:func:`spread` of the
+    repeats), the speedup (spread of the per-repeat ratio torchvision / ours) and the peak memory."""
     stats = json.loads(stats_path.read_text())
     cases = []
     for device in devices:
         for n in box_counts:
+            times = matching_ms(n, stats, device, repeats, image)
             row = {"device": device.type, "boxes": n}
             for method in METHODS:
-                row[f"{method}_ms"] = round(median_ms(method, n, stats, device, repeats), 2)
-                row[f"{method}_peak_mb"] = round(peak_mb(method, n, stats_path, device), 1)
-            row["speedup"] = round(row["torchvision_ms"] / row["ours_ms"], 2)
+                row[f"{method}_ms"] = spread(times[method])
+                row[f"{method}_peak_mb"] = round(peak_mb(method, n, stats_path, device, image), 1)
+            row["speedup"] = spread(ratios(times["torchvision"], times["ours"]))
             row["memory_ratio"] = round(row["torchvision_peak_mb"] / max(row["ours_peak_mb"], 0.1), 1)
             cases.append(row)
-    return {"anchors": "FPN-finest", "image": [IMAGE, IMAGE], "threads": torch.get_num_threads(), "cases": cases}
+    return {"anchors": "FPN-finest", "image": [image, image], "threads": torch.get_num_threads(),
+            "repeats": repeats, "cases": cases}
 
 
 def fake_detections(images, rng: np.random.Generator, per_image: int = 50) -> dict[str, np.ndarray]:
@@ -196,36 +243,38 @@ def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50
             "ap": {k: round(float(v.ap), 4) for k, v in results.items()}}
 
 
-def _time_iterations(model, batch, configs: dict, profile, iterations: int, before=None) -> dict[str, float]:
-    """Median ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
-    interleaved, each from the same weights; ``before(name)`` runs untimed before each iteration."""
+def _time_iterations(model, batch, configs: dict, profile, iterations: int, before=None) -> dict[str, list[float]]:
+    """ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
+    ``iterations`` times side by side (:func:`side_by_side`), each from the same weights; ``before(name)``
+    runs untimed before each iteration."""
     from gslib.train import AnchorCache, batch_loss, matchers
 
     device = torch.device("cpu")
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
     matcher, rcnn_matcher = matchers(profile)
     cache = AnchorCache(model.layout, device)
-    times = {name: [] for name in configs}
-    for step in range(iterations + 1):  # the first round warms up
-        for name, config in configs.items():
+
+    def timed(name):
+        def once():
             model.load_state_dict(start_state)
             if before is not None:
                 before(name)
             opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
             start = time.perf_counter()
-            loss, _ = batch_loss(model, batch, config, matcher, cache, device, None, rcnn_matcher)
+            loss, _ = batch_loss(model, batch, configs[name], matcher, cache, device, None, rcnn_matcher)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if step:
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
+            return (time.perf_counter() - start) * 1000
+        return once
+    return side_by_side({name: timed(name) for name in configs}, iterations)
 
 
 def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
-    model, weights and batch, interleaved), and of the second stage: Fast R-CNN with RS and Grouped Fast
-    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage)."""
+    model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
+    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
+    each per-iteration ratio GS / RS as its :func:`spread`."""
     from gslib.data import synth
     from gslib.datasets import WiderDataset, pad_collate
     from gslib.experiments import PROFILES, TABLE13, build_detector, experiment
@@ -249,10 +298,15 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
         model.grouped = name == "GS"
     two = _time_iterations(model, batch, two_stage, profile, iterations, group_proposals)
     return {"profile": profile_name, "images_per_batch": profile.images_per_batch,
-            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": round(one["RS"], 1),
-            "gs_ms": round(one["GS"], 1), "gs_over_rs": round(one["GS"] / one["RS"], 3),
-            "fast_rcnn_rs_ms": round(two["RS"], 1), "fast_rcnn_gs_ms": round(two["GS"], 1),
-            "fast_rcnn_gs_over_rs": round(two["GS"] / two["RS"], 3)}
+            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": spread(one["RS"], 1),
+            "gs_ms": spread(one["GS"], 1), "gs_over_rs": spread(ratios(one["GS"], one["RS"]), 3),
+            "fast_rcnn_rs_ms": spread(two["RS"], 1), "fast_rcnn_gs_ms": spread(two["GS"], 1),
+            "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3)}
+
+
+def _said(s: dict) -> str:
+    """A :func:`spread` as text: "median [min, max]"."""
+    return f"{s['median']} [{s['min']}, {s['max']}]"
 
 
 def main(argv=None) -> None:
@@ -261,9 +315,10 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     m = sub.add_parser("matching", help="two-pass matcher + group sampling vs torchvision")
     m.add_argument("--json", action="store_true", help="print one JSON object")
-    m.add_argument("--repeats", type=int, default=5)
+    m.add_argument("--profile", default="default", choices=sorted(SIZES), help="sizes (smoke: a 256 px image)")
+    m.add_argument("--repeats", type=int, help="timed repeats (default: the profile's)")
     m.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
-    m.add_argument("--boxes", type=int, nargs="+", default=list(CASES), help="box counts, one case each")
+    m.add_argument("--boxes", type=int, nargs="+", help="box counts, one case each (default: the profile's)")
     t = sub.add_parser("train", help="ms per training iteration, RS vs GS (and Fast R-CNN vs Grouped), same "
                        "model and batch")
     t.add_argument("--json", action="store_true", help="print one JSON object")
@@ -271,37 +326,44 @@ def main(argv=None) -> None:
     t.add_argument("--iterations", type=int, default=10)
     e = sub.add_parser("evaluate", help="seconds to evaluate a full-size WIDER-format val set")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--images", type=int, default=3226, help="val images (WIDER FACE val has 3,226)")
+    e.add_argument("--profile", default="default", choices=sorted(SIZES), help="sizes (smoke: 50 images)")
+    e.add_argument("--images", type=int, help="val images (default: the profile's; WIDER FACE val has 3,226)")
     e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
     if args.what == "train":
         result = bench_train(args.profile, args.iterations)
         print(json.dumps(result) if args.json else
-              f"{args.profile} profile, batch {result['images_per_batch']} at {result['input']}: "
-              f"RS {result['rs_ms']} ms, GS {result['gs_ms']} ms per iteration (GS / RS = {result['gs_over_rs']}); "
-              f"with a second stage, Fast R-CNN {result['fast_rcnn_rs_ms']} ms, Grouped Fast R-CNN "
-              f"{result['fast_rcnn_gs_ms']} ms (ratio {result['fast_rcnn_gs_over_rs']})")
+              f"{args.profile} profile, batch {result['images_per_batch']} at {result['input']}, median "
+              f"[min, max] of {args.iterations} iterations: RS {_said(result['rs_ms'])} ms, GS "
+              f"{_said(result['gs_ms'])} ms per iteration (GS / RS = {_said(result['gs_over_rs'])}); with a "
+              f"second stage, Fast R-CNN {_said(result['fast_rcnn_rs_ms'])} ms, Grouped Fast R-CNN "
+              f"{_said(result['fast_rcnn_gs_ms'])} ms (ratio {_said(result['fast_rcnn_gs_over_rs'])})")
         return
     if not args.stats.is_file():
         parser.error(f"{args.stats}: no such file; pass --stats PATH to wider_val_statistics.json")
+    sizes = SIZES[args.profile]
     if args.what == "evaluate":
-        result = bench_evaluate(args.stats, args.images)
+        result = bench_evaluate(args.stats, args.images or sizes["images"])
         print(json.dumps(result) if args.json else
               f"{result['images']} images, {result['faces']} faces, {result['detections']} detections: "
               f"read {result['read_s']} s + evaluate {result['evaluate_s']} s = {result['total_s']} s")
         return
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    result = bench_matching(args.stats, args.repeats, devices, args.boxes)
+    repeats = args.repeats or sizes["repeats"]
+    result = bench_matching(args.stats, repeats, devices, args.boxes or sizes["boxes"], sizes["image"])
     if args.json:
         print(json.dumps(result))
         return
-    print(f"FPN-finest anchors, {IMAGE}x{IMAGE} image, {torch.get_num_threads()} threads; median of {args.repeats}")
-    head = ("device", "boxes", "ours ms", "tv ms", "speedup", "ours MB", "tv MB", "mem x")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 5, 9, 9, 7, 8, 8, 6))))
+    image = sizes["image"]
+    print(f"FPN-finest anchors, {image}x{image} image, {torch.get_num_threads()} threads; median of {repeats} "
+          "repeats side by side, speedup = median [min, max] of the per-repeat ratio")
+    head = ("device", "boxes", "ours ms", "tv ms", "speedup [min, max]", "ours MB", "tv MB", "mem x")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 5, 9, 9, 24, 8, 8, 6))))
     for r in result["cases"]:
-        print(f"{r['device']:>6} {r['boxes']:>5} {r['ours_ms']:>9.1f} {r['torchvision_ms']:>9.1f} {r['speedup']:>7.2f} "
-              f"{r['ours_peak_mb']:>8.1f} {r['torchvision_peak_mb']:>8.1f} {r['memory_ratio']:>6.1f}")
+        print(f"{r['device']:>6} {r['boxes']:>5} {r['ours_ms']['median']:>9.1f} {r['torchvision_ms']['median']:>9.1f} "
+              f"{_said(r['speedup']):>24} {r['ours_peak_mb']:>8.1f} {r['torchvision_peak_mb']:>8.1f} "
+              f"{r['memory_ratio']:>6.1f}")
 
 
 if __name__ == "__main__":

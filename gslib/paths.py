@@ -13,12 +13,16 @@ DATA = REPO / "data"
 # without images, and the measured statistics of WIDER FACE val).
 SHARED = REPO.parent / "shared"
 WIDER_STATS = SHARED / "wider_val_statistics.json"
+RESULTS = REPO / "results"  # the committed results (see results_dir)
 
 
 def results_dir(profile: str) -> Path:
     """results/ for the default and paper profiles; results/smoke/ (git-ignored) for CI's smoke runs,
-    so a test run never overwrites the numbers of a real one."""
-    root = REPO / "results"
+    so a test run never overwrites the numbers of a real one.
+
+    $GSLIB_RESULTS, when set, replaces results/ as the root (``make reproduce FRESH=1`` sets it to
+    results/fresh/, git-ignored: a retrain from scratch never writes over the committed results)."""
+    root = Path(os.environ.get("GSLIB_RESULTS") or RESULTS)
     return root / "smoke" if profile == "smoke" else root
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from gslib.bench import DEFAULT_STATS, sample_wider_boxes
+from gslib.bench import DEFAULT_STATS, ratios, sample_wider_boxes, side_by_side, spread
 from gslib.boxes import box_scale
 
 needs_stats = pytest.mark.skipif(not DEFAULT_STATS.is_file(), reason=f"{DEFAULT_STATS} not present")
@@ -26,13 +26,17 @@ def test_sampled_boxes_follow_the_wider_scale_percentiles():
 
 @needs_stats
 def test_matching_benchmark_prints_one_json_object():
-    out = subprocess.run([sys.executable, "-m", "gslib.bench", "matching", "--json", "--repeats", "1",
-                          "--boxes", "5"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "gslib.bench", "matching", "--json", "--profile", "smoke",
+                          "--repeats", "3", "--boxes", "5"], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
+    assert result["image"] == [256, 256] and result["repeats"] == 3
     (case,) = result["cases"]
     assert case["boxes"] == 5
-    for key in ("ours_ms", "ours_peak_mb", "torchvision_ms", "torchvision_peak_mb"):
+    for key in ("ours_peak_mb", "torchvision_peak_mb"):
         assert case[key] >= 0
+    for key in ("ours_ms", "torchvision_ms", "speedup"):
+        s = case[key]
+        assert s["n"] == 3 and 0 < s["min"] <= s["q1"] <= s["median"] <= s["q3"] <= s["max"]
 
 
 @needs_stats
@@ -49,7 +53,33 @@ def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
     out = subprocess.run([sys.executable, "-m", "gslib.bench", "train", "--json", "--profile", "smoke",
                           "--iterations", "1"], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result["rs_ms"] > 0 and result["gs_ms"] > 0
     for prefix in ("", "fast_rcnn_"):
-        rs, gs = result[f"{prefix}rs_ms"], result[f"{prefix}gs_ms"]
-        assert rs > 0 and gs > 0 and abs(result[f"{prefix}gs_over_rs"] - gs / rs) < 0.01
+        rs, gs = result[f"{prefix}rs_ms"]["median"], result[f"{prefix}gs_ms"]["median"]
+        # One iteration each: the ratio of that iteration is the ratio of the two times.
+        assert rs > 0 and gs > 0 and abs(result[f"{prefix}gs_over_rs"]["median"] - gs / rs) < 0.01
+
+
+def test_spread_is_the_median_quartiles_and_range():
+    s = spread([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert s == {"median": 3.0, "q1": 2.0, "q3": 4.0, "min": 1.0, "max": 5.0, "n": 5}
+    assert spread([1.0, 2.0])["median"] == 1.5
+    assert spread([1 / 3], digits=3)["median"] == 0.333
+
+
+def test_ratios_pair_the_repeats():
+    assert ratios([10.0, 30.0], [5.0, 10.0]) == [2.0, 3.0]
+    with pytest.raises(ValueError):
+        ratios([1.0], [1.0, 2.0])
+
+
+def test_side_by_side_alternates_the_order_and_skips_the_warmup():
+    calls = []
+
+    def measure(name):
+        def once():
+            calls.append(name)
+            return float(len(calls))  # the "ms" of a call: its position in the whole sequence
+        return once
+    times = side_by_side({"a": measure("a"), "b": measure("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up round, then 3 timed rounds
+    assert times == {"a": [4.0, 5.0, 8.0], "b": [3.0, 6.0, 7.0]}
