@@ -97,6 +97,11 @@ BAD_TXT = {
     "path then end of file": ("e/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\ne/b.jpg\n", 5, {"images": 1}, 1, 1),
     "empty line in the middle": ("e/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n\ne/b.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n",
                                  4, {"lines": 1}, 2, 2),
+    "token not a number": ("e/a.jpg\n2\n1 2 x 4 0 0 0 0 0 0\n5 6 7 8 0 0 0 0 0 0\ne/b.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n",
+                           3, {"faces": 1}, 2, 2),
+    # Lenient keeps a negative box (the official files hold three) and reports it: nothing skipped.
+    "negative width": ("e/a.jpg\n1\n1 2 -3 4 0 0 0 0 0 0\n", 3, {}, 1, 1),
+    "negative height": ("e/a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n1 2 3 -4 0 0 0 0 0 0\n", 4, {}, 1, 2),
 }
 
 
@@ -120,6 +125,26 @@ def test_txt_lenient_counts_what_it_skips(tmp_path, case):
     assert dict(images.skipped) == skipped
     assert len(images.problems) >= 1 and images.problems[0].startswith(f"{path}:{line}: ")
     assert len(images) == num_images and sum(len(i.boxes) for i in images) == num_faces
+
+
+BAD_TXT_MESSAGES = {
+    # name: (text, the error after "path:")
+    # Not "count 2 at line 2 but only 1 face lines": the line is a face line with a bad token.
+    "token not a number": ("e/a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n1 2 w 4 0 0 0 0 0 0\n",
+                           "4: e/a.jpg: 'w' is not a number: '1 2 w 4 0 0 0 0 0 0'"),
+    "negative size": ("e/a.jpg\n1\n1 2 -3 -4 0 0 0 0 0 0\n",
+                      "3: e/a.jpg: negative width -3 and height -4: '1 2 -3 -4 0 0 0 0 0 0'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TXT_MESSAGES)
+def test_txt_error_message(tmp_path, case):
+    text, message = BAD_TXT_MESSAGES[case]
+    path = tmp_path / "gt.txt"
+    path.write_text(text)
+    with pytest.raises(WiderFormatError) as info:
+        read_wider_txt(path)
+    assert str(info.value) == f"{path}:{message}"
 
 
 def test_txt_lenient_on_clean_file_skips_nothing(tmp_path):
@@ -263,9 +288,12 @@ def test_write_mat_groups_images_by_event(tmp_path):
 
 @needs_official
 def test_official_txt_and_mat_agree():
-    txt = read_wider_txt(OFFICIAL / "wider_face_val_bbx_gt.txt")
+    # Strict reading stops at the file's one negative width; lenient keeps that box, as the .mat does.
+    with pytest.raises(WiderFormatError, match=r":34471: 39--Ice_Skating/.*: negative width -2: "):
+        read_wider_txt(OFFICIAL / "wider_face_val_bbx_gt.txt")
+    txt = read_wider_txt(OFFICIAL / "wider_face_val_bbx_gt.txt", lenient=True)
     mat = read_wider_mat(OFFICIAL / "wider_face_val.mat", subsets=())
-    assert not txt.skipped
+    assert not txt.skipped and len(txt.problems) == 1
     assert len(txt) == len(mat.images) == 3226
     # 39,708 face lines, of which 4 are the placeholders of face-less images.
     assert sum(len(i.boxes) for i in txt) == sum(len(i.boxes) for i in mat.images) == 39708 - 4
@@ -303,7 +331,7 @@ def test_write_mat_reproduces_the_official_file(tmp_path):
 @needs_official
 def test_write_txt_reproduces_the_official_file(tmp_path):
     official = OFFICIAL / "wider_face_val_bbx_gt.txt"
-    write_wider_txt(tmp_path / "gt.txt", read_wider_txt(official))
+    write_wider_txt(tmp_path / "gt.txt", read_wider_txt(official, lenient=True))  # keeps the negative width
     ours, theirs = (tmp_path / "gt.txt").read_text().splitlines(), official.read_text().splitlines()
     assert len(ours) == len(theirs)
     # Identical but for the 4 face-less images, which val writes with a count of 1 and we (like train) with 0.

@@ -12,7 +12,9 @@ Formats (all three are the official ones; the only extension is the optional 6th
    An image without faces is still followed by one all-zero face line. The official train file writes
    such an image with a count of 0, the official val file (4 images) with a count of 1; both read here as
    an image with 0 faces, and the writer uses the count of 0. Face lines end with a space, as official.
-   Some official boxes have a width or height <= 0 (27 in train, 7 in val); they are kept as they are.
+   Some official boxes have a width or height of 0 (25 in train, 6 in val); they are kept as they are.
+   A negative width or height is an error. The official files hold three (2 in train, 1 in val, as in
+   their .mat files): a lenient read keeps them as they are and reports each in ``problems``.
 
 2. Evaluation ground truth, the MATLAB files of the official ``eval_tools/ground_truth``:
    ``wider_face_val.mat`` holds cell arrays ``event_list{e}`` (char), ``file_list{e}{i}`` (image name
@@ -229,6 +231,13 @@ def read_wider_txt(path, lenient: bool = False) -> WiderImages:
         i += 1
         boxes, attrs = [], []
         for k in range(max(count, 1)):  # a count of 0 is followed by the all-zero line too
+            line = lines[i] if i < len(lines) else ""
+            # Several tokens, not all numbers, not an image path: a face line with a token that is not a number.
+            if len(line.split()) > 1 and not is_number_row(line) and not line.strip().lower().endswith(_IMAGE_SUFFIXES):
+                bad = next(t for t in line.split() if not is_number_row(t))
+                problem(i, f"{name}: {bad!r} is not a number: {line!r}", "faces")
+                i += 1
+                continue
             if i >= len(lines) or not is_number_row(lines[i]):
                 got = repr(lines[i]) if i < len(lines) else "the end of the file"
                 problem(i, f"{name}: count {count} at line {count_index + 1} but only {k} face lines, then {got}",
@@ -239,6 +248,9 @@ def read_wider_txt(path, lenient: bool = False) -> WiderImages:
             except ValueError as e:
                 problem(i, f"{name}: {e}: {lines[i]!r}", "faces")
             else:
+                negative = [f"{side} {v:g}" for side, v in (("width", box[2]), ("height", box[3])) if v < 0]
+                if negative:  # strict: an error; lenient: kept (the official files hold three), reported
+                    problem(i, f"{name}: negative {' and '.join(negative)}: {lines[i]!r}", "faces", count=0)
                 boxes.append(box)
                 attrs.append(attr)
             i += 1
