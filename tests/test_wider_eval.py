@@ -385,6 +385,12 @@ def test_cli_names_missing_files(generated, tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+def test_cli_checks_the_prediction_folder_before_the_ground_truth(tmp_path, capsys):
+    # Both are wrong (no folder, no .mat files): the error names the prediction folder.
+    assert main(["wider", "--pred", str(tmp_path / "nope"), "--gt", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"error: missing prediction folder: {tmp_path / 'nope'}\n"
+
+
 def test_cli_module_entry_point(generated, tmp_path):
     images, gt_dir = generated
     write_predictions(tmp_path / "pred", {i.key: np.c_[i.boxes, np.ones(len(i.boxes))] for i in images})

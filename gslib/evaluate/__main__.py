@@ -33,8 +33,8 @@ def write_pr_csv(path, results: dict[str, PRCurve]) -> None:
 
 
 def _wider(args) -> int:
+    preds = read_predictions(args.pred, lenient=args.lenient)  # first: a wrong --pred is the likelier mistake
     gt = read_wider_mat(args.gt)
-    preds = read_predictions(args.pred, lenient=args.lenient)
     if preds.skipped:
         print(f"skipped while reading predictions: {dict(preds.skipped)}", file=sys.stderr)
         for problem in preds.problems:
