@@ -15,7 +15,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from gslib import anchors as layouts
 from gslib.augment import JITTER_SCALES, draw_jitter, jitter_boxes
 from gslib.datasets import read_records
-from gslib.matcher import TwoPassMatcher
-from gslib.sampling import Samples, group_sample, random_sample
+from gslib.matcher import NEGATIVE, POSITIVE, TwoPassMatcher
+from gslib.sampling import GroupSampler, RandomSampler, Sampler
 
 
 class AnnotatedImage(NamedTuple):
@@ -74,28 +74,13 @@ def load_annotations(path, sizes: dict[str, tuple[int, int]] | None = None) -> l
     return out
 
 
-# A sampler for the analysis: (labels, groups, num_groups, generator) -> Samples.
-Sampler = Callable[[torch.Tensor, torch.Tensor, int, torch.Generator], Samples]
-
-
-def rs_sampler(num_samples: int = 1024, positive_fraction: float = 0.25) -> Sampler:
-    """RS over all anchors of an image."""
-    def sample(labels, groups, num_groups, generator):
-        return random_sample(labels, num_samples, positive_fraction, generator=generator)
-    return sample
-
-
-def gs_sampler(num_per_group: int = 256, positive_fraction: float = 0.25) -> Sampler:
-    """Group sampling (Sec. 4.2), ``num_per_group`` per scale."""
-    def sample(labels, groups, num_groups, generator):
-        return group_sample(labels, groups, num_groups, num_per_group, positive_fraction, generator=generator)
-    return sample
-
-
 def count_training_samples(images: Sequence[AnnotatedImage], layout: layouts.AnchorLayout, sampler: Sampler,
                            matcher: TwoPassMatcher | None = None, seed: int = 0, max_side: int = 1200,
                            scales=JITTER_SCALES, progress: bool = True) -> pd.DataFrame:
     """Replay matching and sampling over ``images``; count positives and negatives per anchor scale.
+
+    sampler: a :mod:`gslib.sampling` sampler that draws without logits (``RandomSampler``, ``GroupSampler``,
+    or ``FocalStarSampler``'s draw), as in training.
 
     Returns a DataFrame with one row per anchor scale: ``scale``, ``pos_all``, ``neg_all`` (labelled
     anchors before sampling), ``pos``, ``neg`` (the training samples drawn), summed over images.
@@ -120,9 +105,9 @@ def count_training_samples(images: Sequence[AnnotatedImage], layout: layouts.Anc
             cache[key] = anchor_boxes[order], groups[order]
         anchor_boxes, groups = cache[key]
         labels, _ = matcher(anchor_boxes, boxes, ignore)
-        s = sampler(labels, groups, num_groups, generator)
-        totals[0] += torch.bincount(groups[labels == 1], minlength=num_groups)
-        totals[1] += torch.bincount(groups[labels == 0], minlength=num_groups)
+        s = sampler(labels, groups, num_groups, None, generator)
+        totals[0] += torch.bincount(groups[labels == POSITIVE], minlength=num_groups)
+        totals[1] += torch.bincount(groups[labels == NEGATIVE], minlength=num_groups)
         totals[2] += torch.bincount(groups[s.pos], minlength=num_groups)
         totals[3] += torch.bincount(groups[s.neg], minlength=num_groups)
     return pd.DataFrame({"scale": layout.group_scales, "pos_all": totals[0].numpy(), "neg_all": totals[1].numpy(),
@@ -135,14 +120,14 @@ def shares(counts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"scale": counts["scale"], "pos": counts["pos"] / total, "neg": counts["neg"] / total})
 
 
-# The five detectors of Fig. 2 (a-e): layout and sampler.
+# The five detectors of Fig. 2 (a-e): layout and sampler (RS 1024 per image, GS 256 per scale: the same total).
 def figure2_detectors(rs_samples: int = 1024, gs_per_group: int = 256) -> dict[str, tuple]:
     return {
-        "RPN": (layouts.rpn(), rs_sampler(rs_samples)),
-        "FPN": (layouts.fpn(), rs_sampler(rs_samples)),
-        "FPN-finest-stride": (layouts.fpn_finest_stride(), rs_sampler(rs_samples)),
-        "FPN-finest": (layouts.fpn_finest(), rs_sampler(rs_samples)),
-        "FPN-finest-sampling": (layouts.fpn_finest(), gs_sampler(gs_per_group)),
+        "RPN": (layouts.rpn(), RandomSampler(rs_samples)),
+        "FPN": (layouts.fpn(), RandomSampler(rs_samples)),
+        "FPN-finest-stride": (layouts.fpn_finest_stride(), RandomSampler(rs_samples)),
+        "FPN-finest": (layouts.fpn_finest(), RandomSampler(rs_samples)),
+        "FPN-finest-sampling": (layouts.fpn_finest(), GroupSampler(gs_per_group)),
     }
 
 
@@ -251,6 +236,8 @@ def plot_figure2(table: pd.DataFrame, title: str = ""):
 
 LAYOUTS = {"rpn": layouts.rpn, "fpn": layouts.fpn, "fpn-finest": layouts.fpn_finest,
            "fpn-finest-stride": layouts.fpn_finest_stride}
+# --sampler: the sampler and its default N (RS: per image, GS: per scale group).
+SAMPLERS = {"rs": (RandomSampler, 1024), "gs": (GroupSampler, 256)}
 
 
 def main(argv: Iterable[str] | None = None) -> None:
@@ -262,7 +249,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     a.add_argument("--sizes", type=Path, help="CSV image,width,height (WIDER FACE annotations need it)")
     a.add_argument("--layout", choices=sorted(LAYOUTS), default="fpn-finest")
     a.add_argument("--coco", action="store_true", help="COCO anchors: scales 32-512, ratios 0.5/1/2")
-    a.add_argument("--sampler", choices=("rs", "gs"), default="rs")
+    a.add_argument("--sampler", choices=sorted(SAMPLERS), default="rs")
     a.add_argument("--num-samples", type=int, default=None, help="RS: per image (1024); GS: per group (256)")
     a.add_argument("--max-images", type=int, default=None)
     a.add_argument("--max-side", type=int, default=1200, help="crop limit of the training augmentation")
@@ -277,10 +264,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     images = images[: args.max_images]
     layout = (LAYOUTS[args.layout](layouts.COCO_SCALES, layouts.COCO_RATIOS) if args.coco
               else LAYOUTS[args.layout]())
-    if args.sampler == "rs":
-        sampler = rs_sampler(args.num_samples or 1024)
-    else:
-        sampler = gs_sampler(args.num_samples or 256)
+    make, default_num = SAMPLERS[args.sampler]
+    sampler = make(default_num if args.num_samples is None else args.num_samples)
     counts = count_training_samples(images, layout, sampler, seed=args.seed, max_side=args.max_side)
     table = counts.assign(pos_share=shares(counts)["pos"], neg_share=shares(counts)["neg"])
     if args.json:

@@ -5,8 +5,8 @@ any stride, and the sampler / loss variants of Tables 8 and 9): its anchor layou
 losses. A :class:`Profile` holds everything that is the same for every detector of a study size: data,
 trunk, optimisation, augmentation, matching thresholds and test-time settings. Both are frozen
 dataclasses of plain fields; the strings (``sampler="GS"``, ``layout="fpn_finest"``) are read at one
-place each, :func:`gslib.train.draw_samples` and :func:`build_layout`, which call gslib's functions
-directly.
+place, :mod:`gslib.build` (:func:`gslib.build.build_samplers` makes the sampler objects of
+:mod:`gslib.sampling` that the engine is given; :func:`build_layout` the anchors).
 
 A run is ``(experiment, profile)``; its directory ``<results>/runs/<name>-<hash>/`` (``results/`` for the
 default and paper profiles, ``results/smoke/`` for smoke, see :func:`gslib.paths.results_dir`) holds
@@ -162,12 +162,14 @@ TABLE13 = {
 }
 
 
-def fpn_single(feature: str, stride: int, sampler: str = "RS", **fields) -> Experiment:
-    """FPN-single (Tables 1, 2, 5): all scales on ``feature`` (P2..P5) at anchor ``stride``."""
+def fpn_single(feature: str, stride: int, sampler: str | None = None, **fields) -> Experiment:
+    """FPN-single (Tables 1, 2, 5): all scales on ``feature`` (P2..P5) at anchor ``stride``, with RS, or with
+    ``sampler`` (one of :data:`SAMPLERS`), which the name then ends with (``FPN-single-P3-s8-GS``)."""
     anchors.fpn_single(feature, stride)  # fails early on a stride the map cannot give
-    suffix = "" if sampler == "RS" else f"-{sampler}"
-    return _make(f"FPN-single-{feature}-s{stride}{suffix}", "fpn_single", sampler, feature=feature,
-                 stride=stride, **fields)
+    name = f"FPN-single-{feature}-s{stride}"
+    if sampler is None:
+        return _make(name, "fpn_single", feature=feature, stride=stride, **fields)
+    return _make(f"{name}-{sampler}", "fpn_single", sampler, feature=feature, stride=stride, **fields)
 
 
 class UnknownExperimentError(KeyError):

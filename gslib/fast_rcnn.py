@@ -9,13 +9,15 @@ The first stage is an RPN-like detector (FPN-finest-sampling in the paper); its 
   :mod:`gslib.losses` and :func:`gslib.boxes.decode` use that parameterisation everywhere.
 - :func:`fast_rcnn_loss`: training for one image. :class:`~gslib.matcher.TwoPassMatcher` with
   ``lambda1 = 0.6, lambda2 = 0.5`` (Sec. 5) between the proposals and the ground truth, the proposals
-  grouped by their reference scale (eq. 4, :func:`~gslib.sampling.reference_scale`), a sampler
-  (RS, or GS over the reference-scale groups = *Grouped Fast R-CNN*; optionally OHEM or Focal*), and
-  eq. 2 (:func:`~gslib.losses.detection_loss`; per-group normalisation with GS, ordinary with RS).
+  grouped by their reference scale (eq. 4, :func:`~gslib.sampling.reference_scale`), a sampler object of
+  :mod:`gslib.sampling` (:class:`~gslib.sampling.RandomSampler`, or :class:`~gslib.sampling.GroupSampler`
+  over the reference-scale groups = *Grouped Fast R-CNN*; or OHEM / Focal*, alone or with GS), and eq. 2
+  (:func:`~gslib.losses.detection_loss`; per-group normalisation with GS, ordinary with RS).
 - :func:`select_proposals`: the NMS + top-K step that feeds the second stage; with ``grouped=True`` the
   top K are kept per reference-scale group. Sec. 4.2 says GS is applied "in this step" because small
   proposals score lower than large ones and a global top K starves them; the text leaves open whether
-  that means this step, the minibatch draw, or both, so both are offered (``sampler="gs"`` below).
+  that means this step, the minibatch draw, or both: in training both follow the sampler's grouping
+  (:func:`second_stage_loss`), and :func:`select_proposals` alone is offered too.
 - :func:`refine`: inference, the refined boxes and the ensemble of the two stages' scores (Sec. 6.3).
 - :class:`TwoStageDetector`: a first-stage :class:`gslib.model.Detector` with the head on its finest map,
   what ``build_detector`` makes of an experiment with ``second_stage`` (Table 13); :func:`first_stage_boxes`
@@ -31,13 +33,13 @@ from torch import nn
 from torchvision.ops import batched_nms, nms, roi_align
 
 from gslib.boxes import decode
-from gslib.losses import detection_loss, focal_star_loss, ls_iou_loss, softmax_ce
+from gslib.losses import detection_loss, ls_iou_loss
 from gslib.matcher import TwoPassMatcher
-from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, reference_scale
+from gslib.sampling import Sampler, Samples, reference_scale
 
 REFERENCE_SCALES = (16, 32, 64, 128)  # R of eq. 4
-SAMPLERS = ("rs", "gs")
-HARD_MINING = (None, "ohem", "focal*")
+ROIS_PER_IMAGE = 512        # Fast R-CNN's minibatch of RoIs per image (RS)
+ROIS_PER_GROUP = 128        # Grouped Fast R-CNN's per reference-scale group: the same 512 over eq. 4's 4 groups
 PROPOSAL_NMS = 0.7          # Faster R-CNN's NMS between the stages (the paper states none)
 # Boxes per image before that NMS in training: torchvision's and detectron2's FPN value (Faster R-CNN's
 # 12,000 cost 0.67 s per image in torchvision's CPU NMS here, 2,000 about 0.02 s).
@@ -105,7 +107,7 @@ def assign_targets(proposals: torch.Tensor, gt_boxes: torch.Tensor, gt_ignore: t
     append_gt: append the valid (not ignored) ground-truth boxes to the proposals, as Fast R-CNN does, so
         that every face has at least one perfect positive early in training, when proposals are poor.
 
-    Returns ``rois (R', 4)`` (the proposals, then the appended boxes), ``labels (R',)`` in {1, 0, -1},
+    Returns ``rois (R', 4)`` (the proposals, then the appended boxes), ``labels (R',)`` matcher labels,
     ``matched_boxes (R', 4)``: the ground truth of each positive (zeros elsewhere, never read there).
     """
     matcher = matcher or TwoPassMatcher(pos_thresh=0.6, neg_thresh=0.5)
@@ -139,40 +141,9 @@ def select_proposals(boxes: torch.Tensor, scores: torch.Tensor, num_proposals: i
     return torch.cat([keep[groups[keep] == g][:per_group] for g in range(len(scales))])
 
 
-def select_samples(labels: torch.Tensor, groups: torch.Tensor, num_groups: int, sampler: str = "gs",
-                   num_samples: int = 512, num_per_group: int = 128, positive_fraction: float = 0.25,
-                   hard: str | None = None, losses: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> Samples:
-    """The second stage's minibatch of RoIs, with gslib's samplers.
-
-    labels: (R,) from :func:`assign_targets`; groups: (R,) int64 reference-scale index (eq. 4).
-    sampler "rs": ``num_samples`` RoIs at 1:3 over the image (Fast R-CNN's 512 per image).
-    sampler "gs": ``num_per_group`` RoIs at 1:3 in every reference-scale group (Grouped Fast R-CNN; 128
-        per group keeps the 512 budget of RS over the 4 groups of eq. 4).
-    hard "ohem": the highest-``losses`` RoIs with the counts above (``ohem_sample``; GS+OHEM with "gs").
-    hard "focal*": every labelled RoI ("rs") or the GS draw ("gs"); the caller uses ``focal_star_loss``.
-    losses: (R,) detached classification loss of every RoI, needed for "ohem".
-    """
-    if sampler not in SAMPLERS or hard not in HARD_MINING:
-        raise ValueError(f"sampler must be one of {SAMPLERS} and hard one of {HARD_MINING}, got {sampler!r}, {hard!r}")
-    grouped = sampler == "gs"
-    if hard == "ohem":
-        if losses is None:
-            raise ValueError("OHEM needs the loss of every RoI")
-        if grouped:
-            return ohem_sample(labels, losses, num_per_group, groups, num_groups, positive_fraction)
-        return ohem_sample(labels, losses, num_samples, positive_fraction=positive_fraction)
-    if hard == "focal*" and not grouped:
-        return Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
-    if grouped:
-        return group_sample(labels, groups, num_groups, num_per_group, positive_fraction, generator)
-    return random_sample(labels, num_samples, positive_fraction, generator)
-
-
 def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float, proposals: torch.Tensor,
                    gt_boxes: torch.Tensor, gt_ignore: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, *, sampler: str = "gs", hard: str | None = None,
-                   num_samples: int = 512, num_per_group: int = 128, positive_fraction: float = 0.25,
+                   generator: torch.Generator | None = None, *, sampler: Sampler,
                    scales: tuple[int, ...] = REFERENCE_SCALES, reg_loss=ls_iou_loss, eta: float = 1.0,
                    append_gt: bool = True,
                    matcher: TwoPassMatcher | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -181,12 +152,15 @@ def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float,
     feature_map: (C, h, w) or (1, C, h, w), the detection map (P2 of FPN-finest) at ``stride`` pixels.
     proposals: (R, 4) x1y1x2y2 first-stage boxes (after NMS, detached); gt_boxes: (M, 4); gt_ignore: (M,).
     generator: a ``torch.Generator`` on the labels' device, for the random draws.
-    sampler, hard, num_samples, num_per_group, positive_fraction: see :func:`select_samples`.
+    sampler: a :mod:`gslib.sampling` sampler over the RoIs, their reference-scale groups (eq. 4) its groups:
+        ``RandomSampler(ROIS_PER_IMAGE)`` (Fast R-CNN), ``GroupSampler(ROIS_PER_GROUP)`` (Grouped Fast
+        R-CNN), ``OHEMSampler``, ``FocalStarSampler`` (Table 13's "+OHEM", "+Focal Loss").
     scales: the reference scales R of eq. 4. reg_loss: ``ls_iou_loss`` (eq. 5) or ``smooth_l1_loss``.
     eta: eq. 2's regression weight. append_gt, matcher: see :func:`assign_targets`.
 
-    Only the sampled RoIs go through the head with gradient (OHEM first scores every RoI without it).
-    Eq. 2 is normalised per reference-scale group with GS and over the whole image with RS.
+    Only the sampled RoIs go through the head with gradient (a sampler that ranks by the loss, OHEM, first
+    scores every RoI without it). Eq. 2 is normalised per reference-scale group when ``sampler.per_group``
+    (GS) and over the whole image otherwise, with ``sampler.classification_loss``.
     Returns the scalar loss and ``{"cls", "reg", "num_pos", "num_neg"}`` (detached).
     """
     if feature_map.dim() == 3:
@@ -196,24 +170,20 @@ def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float,
     groups = reference_scale(rois, scales)
     num_groups = len(scales)
 
-    losses = None
-    if hard == "ohem":
-        with torch.no_grad():  # OHEM's read-only pass over every RoI
+    logits_all = None
+    if sampler.needs_logits:
+        with torch.no_grad():  # hard mining's read-only pass over every RoI
             logits_all, _ = head(feature_map, [rois], stride)
-            losses = softmax_ce(logits_all, (labels == 1).long())[0]
-    samples = select_samples(labels, groups, num_groups, sampler, num_samples, num_per_group, positive_fraction,
-                             hard, losses, generator)
+    samples = sampler(labels, groups, num_groups, logits_all, generator)
 
     # Re-index the drawn RoIs as 0..P+Q-1 so the head runs on them only.
     idx = samples.indices
     num_pos = samples.pos.numel()
     logits, deltas = head(feature_map, [rois[idx]], stride)
     local = Samples(torch.arange(num_pos, device=idx.device), torch.arange(num_pos, idx.numel(), device=idx.device))
-    grouped = sampler == "gs"
     loss, parts = detection_loss(logits, deltas, rois[idx], labels[idx], matched_boxes[idx], local,
-                                 groups[idx] if grouped else None, num_groups if grouped else 1,
-                                 cls_loss=focal_star_loss if hard == "focal*" else softmax_ce,
-                                 reg_loss=reg_loss, eta=eta)
+                                 groups[idx] if sampler.per_group else None, num_groups,
+                                 cls_loss=sampler.classification_loss, reg_loss=reg_loss, eta=eta)
     parts["num_pos"] = torch.tensor(num_pos)
     parts["num_neg"] = torch.tensor(samples.neg.numel())
     return loss, parts
@@ -251,7 +221,8 @@ class TwoStageDetector(nn.Module):
 
     first: the detector; its ``layout`` is this detector's. second: the head; it reads the finest map the
     layout uses (P2 for FPN-finest-sampling, Table 13's first stage) at that map's stride.
-    grouped: Grouped Fast R-CNN (NMS and top K per reference-scale group, eq. 4) or Fast R-CNN (global).
+    grouped: Grouped Fast R-CNN (NMS and top K per reference-scale group, eq. 4) or Fast R-CNN (global) at
+    test time (:mod:`gslib.inference`); in training the proposals follow the sampler (:func:`second_stage_loss`).
     num_proposals: K, proposals per image (per pyramid scale at test) after NMS :data:`PROPOSAL_NMS`.
 
     ``forward(images (B, 3, H, W))`` returns the first stage's ``logits (B, A, 2)`` and ``deltas (B, A, 4)``,
@@ -306,19 +277,19 @@ def first_stage_boxes(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch
 
 def second_stage_loss(detector: TwoStageDetector, feature_map: torch.Tensor, logits: torch.Tensor,
                       deltas: torch.Tensor, anchors: torch.Tensor, size: tuple[int, int], gt_boxes: torch.Tensor,
-                      gt_ignore: torch.Tensor, generator: torch.Generator, *, mining: str | None,
+                      gt_ignore: torch.Tensor, generator: torch.Generator, *, sampler: Sampler,
                       reg_loss, matcher: TwoPassMatcher) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Training of the second stage on ONE image of a batch, after its first stage.
 
-    The proposals are the first stage's boxes (:func:`first_stage_boxes`, :data:`TRAIN_PRE_NMS_TOP_K`, per
-    reference-scale group for Grouped Fast R-CNN; no gradient), then :func:`select_proposals`
-    (``detector.num_proposals``, grouped for Grouped Fast R-CNN); the loss is :func:`fast_rcnn_loss`
-    with the sampler the detector's grouping names ("gs" / "rs").
-    feature_map: (C, h, w); logits, deltas, anchors: (A, .) in the same order; size: (height, width);
-    mining: None, "ohem" or "focal*". Returns the loss and its parts.
+    The proposals are the first stage's boxes (:func:`first_stage_boxes`, :data:`TRAIN_PRE_NMS_TOP_K`; no
+    gradient), then :func:`select_proposals` (``detector.num_proposals``); both per reference-scale group
+    when ``sampler.per_group`` (Grouped Fast R-CNN, which :func:`gslib.build.build_detector` also gives
+    ``detector.grouped``, the same grouping at test time). The loss is :func:`fast_rcnn_loss` with ``sampler``.
+    feature_map: (C, h, w); logits, deltas, anchors: (A, .) in the same order; size: (height, width).
+    Returns the loss and its parts.
     """
-    boxes, scores, _ = first_stage_boxes(logits, deltas, anchors, size, TRAIN_PRE_NMS_TOP_K, detector.grouped)
-    keep = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, detector.grouped)
+    grouped = sampler.per_group
+    boxes, scores, _ = first_stage_boxes(logits, deltas, anchors, size, TRAIN_PRE_NMS_TOP_K, grouped)
+    keep = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, grouped)
     return fast_rcnn_loss(detector.second, feature_map.float(), detector.stride, boxes[keep], gt_boxes, gt_ignore,
-                          generator, sampler="gs" if detector.grouped else "rs", hard=mining, reg_loss=reg_loss,
-                          matcher=matcher)
+                          generator, sampler=sampler, reg_loss=reg_loss, matcher=matcher)

@@ -3,7 +3,8 @@
 Regression losses share one signature, ``loss(deltas, anchors, gt_boxes) -> (K,)``: the head's eq. 13
 deltas, the anchors (or proposals) they refine, and the matched ground truth, all ``(K, 4)``.
 Classification losses share ``loss(logits, labels) -> (per_sample (K,), normaliser_weight (K,))``.
-Pass the functions themselves to :func:`detection_loss`.
+Pass the functions themselves to :func:`detection_loss` (a sampler of :mod:`gslib.sampling` names its own
+classification loss: ``sampler.classification_loss``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from gslib.boxes import decode, encode, paired_iou
-from gslib.sampling import Samples, focal_weight
+from gslib.matcher import POSITIVE
 
 
 def softmax_ce(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,6 +20,16 @@ def softmax_ce(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
     Each sample counts 1 in the normaliser."""
     loss = F.cross_entropy(logits, labels, reduction="none")
     return loss, torch.ones_like(loss)
+
+
+def focal_weight(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+    """The focal-loss weight ``alpha_t * (1 - p_t) ** gamma`` of each sample (Lin et al.).
+
+    logits: (K, 2) two-class scores (index 1 = face); labels: (K,) in {0, 1} -> (K,).
+    """
+    p_t = torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+    alpha_t = torch.where(labels == 1, alpha, 1.0 - alpha)
+    return alpha_t * (1.0 - p_t) ** gamma
 
 
 def focal_star_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25,
@@ -50,7 +61,7 @@ def smooth_l1_loss(deltas: torch.Tensor, anchors: torch.Tensor, gt_boxes: torch.
 
 
 def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, labels: torch.Tensor,
-                   matched_boxes: torch.Tensor, samples: Samples, groups: torch.Tensor | None = None,
+                   matched_boxes: torch.Tensor, samples, groups: torch.Tensor | None = None,
                    num_groups: int = 1, cls_loss=softmax_ce, reg_loss=ls_iou_loss,
                    eta: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 2: ``sum_s  L_cls,s / (|P_s| + |N_s|)  +  eta * L_reg,s / |P_s|``.
@@ -60,7 +71,8 @@ def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Te
     (regression) term.
 
     logits: (A, 2), deltas: (A, 4), anchors: (A, 4), labels: (A,) from the matcher, matched_boxes: (A, 4)
-    the ground truth of each anchor (read only at positives), samples from a sampler, groups: (A,) int64.
+    the ground truth of each anchor (read only at positives), samples: the :class:`gslib.sampling.Samples` of a
+    sampler (``pos``, ``neg`` index tensors, ``weight``), groups: (A,) int64.
     If ``samples.weight`` is set, it replaces each sample's normaliser weight (and multiplies its loss).
     Returns the scalar loss and its parts {"cls", "reg"}.
     """
@@ -68,7 +80,7 @@ def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Te
         groups = torch.zeros_like(labels)
         num_groups = 1
     idx = samples.indices
-    cls, norm_w = cls_loss(logits[idx], (labels[idx] == 1).long())
+    cls, norm_w = cls_loss(logits[idx], (labels[idx] == POSITIVE).long())
     if samples.weight is not None:
         cls, norm_w = cls * samples.weight, samples.weight
     g = groups[idx]

@@ -38,6 +38,9 @@ from torchvision.ops import box_iou
 # About 40 bytes of temporaries per pair in box_iou: 2**20 pairs is ~40 MB.
 DEFAULT_MAX_PAIRS = 2**20
 
+# The labels of eq. 1, as the matcher gives them and every sampler and loss reads them.
+POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
+
 
 def _best_iou(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, max_pairs: int,
               block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,11 +109,9 @@ class TwoPassMatcher:
         max_pairs: most anchor-box pairs whose IoU is held in memory at once.
 
     Call with ``anchors: (A, 4)``, ``boxes: (M, 4)`` x1y1x2y2 and optionally ``ignore: (M,) bool``.
-    Returns ``labels: (A,) int64`` in {1, 0, -1} and ``matched: (A,) int64``, the index into ``boxes`` of
-    each positive anchor's box, -1 for the others.
+    Returns ``labels: (A,) int64`` in {:data:`POSITIVE`, :data:`NEGATIVE`, :data:`IGNORE`} = {1, 0, -1} and
+    ``matched: (A,) int64``, the index into ``boxes`` of each positive anchor's box, -1 for the others.
     """
-
-    POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
 
     def __init__(self, pos_thresh: float = 0.6, neg_thresh: float = 0.4, ignore_ioa: float | None = None,
                  max_pairs: int = DEFAULT_MAX_PAIRS):
@@ -124,7 +125,7 @@ class TwoPassMatcher:
     def __call__(self, anchors: torch.Tensor, boxes: torch.Tensor,
                  ignore: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         num_anchors = anchors.shape[0]
-        labels = torch.zeros(num_anchors, dtype=torch.int64, device=anchors.device)
+        labels = torch.full((num_anchors,), NEGATIVE, dtype=torch.int64, device=anchors.device)
         matched = torch.full((num_anchors,), -1, dtype=torch.int64, device=anchors.device)
         if ignore is None:
             ignore = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
@@ -134,13 +135,13 @@ class TwoPassMatcher:
             best, arg = _best_iou(anchors, boxes[valid], self.neg_thresh, self.max_pairs)
             # Pass 1, eq. 1.
             positive = best >= self.pos_thresh
-            labels[best >= self.neg_thresh] = self.IGNORE
-            labels[positive] = self.POSITIVE
+            labels[best >= self.neg_thresh] = IGNORE
+            labels[positive] = POSITIVE
             # Pass 2: candidates are the -1 anchors; each belongs to its argmax box only (condition 3).
             num_valid = valid.numel()
             has_positive = torch.zeros(num_valid, dtype=torch.bool, device=anchors.device)
             has_positive[arg[positive]] = True
-            candidate = (labels == self.IGNORE) & ~has_positive[arg]
+            candidate = (labels == IGNORE) & ~has_positive[arg]
             cand_idx = candidate.nonzero().squeeze(1)
             if cand_idx.numel():
                 cand_box, cand_iou = arg[cand_idx], best[cand_idx]
@@ -150,12 +151,12 @@ class TwoPassMatcher:
                 first = torch.full((num_valid,), num_anchors, dtype=torch.int64, device=anchors.device)
                 first.scatter_reduce_(0, cand_box[is_top], cand_idx[is_top], reduce="amin")
                 winners = first[first < num_anchors]
-                labels[winners] = self.POSITIVE
-            pos = labels == self.POSITIVE
+                labels[winners] = POSITIVE
+            pos = labels == POSITIVE
             matched[pos] = valid[arg[pos]]
 
         if bool(ignore.any()):
-            rest = (labels != self.POSITIVE).nonzero().squeeze(1)
+            rest = (labels != POSITIVE).nonzero().squeeze(1)
             covered = _covered_by(anchors[rest], boxes[ignore], self.neg_thresh, self.ignore_ioa, self.max_pairs)
-            labels[rest[covered]] = self.IGNORE
+            labels[rest[covered]] = IGNORE
         return labels, matched

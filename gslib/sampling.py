@@ -1,9 +1,9 @@
 """Training-sample selection: RS, group sampling (GS, Sec. 4.2), OHEM, WRS (eq. 3), Focal*, and their
 combinations with GS, plus the reference scale of eq. 4 that groups proposals for the second stage.
 
-Every sampler takes the matcher's ``labels: (A,) int64`` in {1, 0, -1} and returns :class:`Samples`,
-the chosen positive and negative anchor indices. They differ only in how a set of candidates is ranked
-before the top ``k`` are kept:
+Every sampling function takes the matcher's ``labels: (A,) int64`` in {POSITIVE, NEGATIVE, IGNORE} =
+{1, 0, -1} (:mod:`gslib.matcher`) and returns :class:`Samples`, the chosen positive and negative anchor
+indices. They differ only in how a set of candidates is ranked before the top ``k`` are kept:
 
 =========  ===========================================  =======================================
 method     rank key                                     counts
@@ -22,6 +22,25 @@ nothing to the loss. We never exceed the 1:3 share of positives to fill a shortf
 
 Randomness comes from ``generator`` (a ``torch.Generator`` on the labels' device): the same seed gives the
 same indices.
+
+Training uses one small object per method, built once from the experiment
+(:func:`gslib.build.build_samplers`), the same kind for the first stage (anchors) and the second (RoIs):
+
+=============================================  ============================  =========  ==============
+object                                         Experiment.sampler            per_group  classification
+=============================================  ============================  =========  ==============
+:class:`RandomSampler` (N)                     RS                            no         softmax CE
+:class:`GroupSampler` (N per group)            GS                            yes        softmax CE
+:class:`OHEMSampler` (B, ``per_group``)        OHEM, GS+OHEM                 as given   softmax CE
+:class:`WRSSampler` (N, ``per_group``)         WRS, GS+WRS                   as given   softmax CE
+:class:`FocalStarSampler` (``per_group``)      Focal*, GS+Focal*             as given   Focal*
+=============================================  ============================  =========  ==============
+
+Each is called as ``sampler(labels (A,), groups (A,) int64, num_groups, logits (A, 2) or None, generator)
+-> Samples`` and says how eq. 2 (:func:`gslib.losses.detection_loss`) treats what it drew: ``per_group``
+(normalised per scale group: the GS variants) and ``classification_loss(logits, labels)``.
+``needs_logits``: it ranks by the classification loss (OHEM, WRS), so the caller must give the logits of
+every candidate (the second stage scores every RoI without gradient first); the others take ``None``.
 """
 from __future__ import annotations
 
@@ -29,6 +48,10 @@ import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
+
+from gslib.losses import focal_star_loss, focal_weight, softmax_ce
+from gslib.matcher import IGNORE, NEGATIVE, POSITIVE
 
 
 class Samples(NamedTuple):
@@ -58,7 +81,7 @@ def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, p
     In each group: ``P = min(#positives, floor(N * positive_fraction))`` positives and
     ``min(#negatives, N - P)`` negatives, those with the largest ``key`` (random for RS/GS).
 
-    labels: (A,) in {1, 0, -1}; key: (A,) float; groups: (A,) int64 in [0, num_groups) or None (one group).
+    labels: (A,) matcher labels; key: (A,) float; groups: (A,) int64 in [0, num_groups) or None (one group).
     """
     if groups is None:
         groups = torch.zeros_like(labels)
@@ -67,9 +90,9 @@ def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, p
     pos, neg = [], []
     for g in range(num_groups):
         in_group = groups == g
-        p = _top(in_group & (labels == 1), max_pos, key)
+        p = _top(in_group & (labels == POSITIVE), max_pos, key)
         pos.append(p)
-        neg.append(_top(in_group & (labels == 0), num_samples - p.numel(), key))
+        neg.append(_top(in_group & (labels == NEGATIVE), num_samples - p.numel(), key))
     return Samples(torch.cat(pos), torch.cat(neg))
 
 
@@ -118,18 +141,13 @@ def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, g
     key = losses.detach()
     if groups is not None:
         return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups)
-    chosen = _top(labels >= 0, batch, key)
-    return Samples(chosen[labels[chosen] == 1], chosen[labels[chosen] == 0])
+    chosen = _top(labels != IGNORE, batch, key)
+    return Samples(chosen[labels[chosen] == POSITIVE], chosen[labels[chosen] == NEGATIVE])
 
 
-def focal_weight(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
-    """The focal-loss weight ``alpha_t * (1 - p_t) ** gamma`` of each sample (Lin et al.).
-
-    logits: (K, 2) two-class scores (index 1 = face); labels: (K,) in {0, 1} -> (K,).
-    """
-    p_t = torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
-    alpha_t = torch.where(labels == 1, alpha, 1.0 - alpha)
-    return alpha_t * (1.0 - p_t) ** gamma
+def all_labelled(labels: torch.Tensor) -> Samples:
+    """Every positive and every negative anchor (Focal* without GS)."""
+    return Samples((labels == POSITIVE).nonzero().squeeze(1), (labels == NEGATIVE).nonzero().squeeze(1))
 
 
 def focal_star_sample(labels: torch.Tensor, logits: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0,
@@ -138,14 +156,115 @@ def focal_star_sample(labels: torch.Tensor, logits: torch.Tensor, alpha: float =
     at random first), weighted by its focal weight normalised to sum 1 (Focal* normalises by the sum of
     the weights, not by the number of positives, which did not converge in the paper).
 
-    Training uses :func:`gslib.losses.focal_star_loss`, which recomputes these weights with gradient; the
-    weights here are detached, for analyses such as Fig. 2's effective share per scale.
+    Training uses :class:`FocalStarSampler` and :func:`gslib.losses.focal_star_loss`, which recomputes these
+    weights with gradient; the weights here are detached, for analyses such as Fig. 2's effective share per
+    scale.
     """
     if preselect is None:
-        preselect = Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
+        preselect = all_labelled(labels)
     idx = preselect.indices
-    w = focal_weight(logits[idx].detach(), labels[idx], alpha, gamma)
+    w = focal_weight(logits[idx].detach(), (labels[idx] == POSITIVE).long(), alpha, gamma)
     return Samples(preselect.pos, preselect.neg, w / w.sum().clamp(min=1e-12))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The samplers of training: one object per method (see the module docstring)
+# ----------------------------------------------------------------------------------------------------
+
+
+def classification_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss ``l`` that OHEM and WRS rank by: the detached softmax CE of each anchor against its label.
+
+    logits: (A, 2) (index 1 = face); labels: (A,) matcher labels -> (A,) float32 (meaningless at IGNORE).
+    """
+    return F.cross_entropy(logits.detach().float(), (labels == POSITIVE).long(), reduction="none")
+
+
+class Sampler:
+    """What every sampler shares: eq. 2 over the whole image (``per_group = False``), softmax CE, no logits
+    needed. Subclasses define ``__call__(labels, groups, num_groups, logits, generator) -> Samples``."""
+
+    per_group = False
+    needs_logits = False
+
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """logits: (K, 2), labels: (K,) in {0, 1} -> (per-sample loss (K,), normaliser weight (K,))."""
+        return softmax_ce(logits, labels)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class RandomSampler(Sampler):
+    """RS: ``num_samples`` anchors of an image at ``positive_fraction`` positives (:func:`random_sample`)."""
+
+    def __init__(self, num_samples: int = 256, positive_fraction: float = 0.25):
+        self.num_samples, self.positive_fraction = num_samples, positive_fraction
+
+    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+        return random_sample(labels, self.num_samples, self.positive_fraction, generator=generator)
+
+
+class GroupSampler(Sampler):
+    """GS (Sec. 4.2): ``num_per_group`` anchors of every scale group (:func:`group_sample`); eq. 2 per group."""
+
+    per_group = True
+
+    def __init__(self, num_per_group: int = 256, positive_fraction: float = 0.25):
+        self.num_per_group, self.positive_fraction = num_per_group, positive_fraction
+
+    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+        return group_sample(labels, groups, num_groups, self.num_per_group, self.positive_fraction, generator)
+
+
+class OHEMSampler(Sampler):
+    """OHEM (Sec. 6.2): the ``batch`` labelled anchors of highest loss (:func:`ohem_sample`); with
+    ``per_group`` it is GS+OHEM: ``batch`` per scale group at the GS counts, eq. 2 per group. Draws nothing."""
+
+    needs_logits = True
+
+    def __init__(self, batch: int = 1024, positive_fraction: float = 0.25, per_group: bool = False):
+        self.batch, self.positive_fraction, self.per_group = batch, positive_fraction, per_group
+
+    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+        return ohem_sample(labels, classification_losses(logits, labels), self.batch,
+                           groups if self.per_group else None, num_groups, self.positive_fraction)
+
+
+class WRSSampler(Sampler):
+    """WRS (eq. 3): the RS counts, each anchor kept by the key ``r ** (1 / (l + eps))`` (:func:`wrs_sample`);
+    with ``per_group`` it is GS+WRS: ``num_samples`` per scale group, eq. 2 per group."""
+
+    needs_logits = True
+
+    def __init__(self, num_samples: int = 1024, positive_fraction: float = 0.25, per_group: bool = False,
+                 eps: float = 1e-6):
+        self.num_samples, self.positive_fraction = num_samples, positive_fraction
+        self.per_group, self.eps = per_group, eps
+
+    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+        return wrs_sample(labels, classification_losses(logits, labels), self.num_samples, self.positive_fraction,
+                          groups if self.per_group else None, num_groups, self.eps, generator)
+
+
+class FocalStarSampler(Sampler):
+    """Focal* (Sec. 6.2): every labelled anchor (:func:`all_labelled`), trained with
+    :func:`gslib.losses.focal_star_loss` (``alpha``, ``gamma``), which weights each by its focal weight.
+    With ``per_group`` it is GS+Focal* (Sec. 4.3): ``num_per_group`` anchors of every scale group drawn at
+    random first (:func:`group_sample`; 2,048 in the paper), eq. 2 per group."""
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, per_group: bool = False,
+                 num_per_group: int = 2048, positive_fraction: float = 0.25):
+        self.alpha, self.gamma, self.per_group = alpha, gamma, per_group
+        self.num_per_group, self.positive_fraction = num_per_group, positive_fraction
+
+    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+        if self.per_group:
+            return group_sample(labels, groups, num_groups, self.num_per_group, self.positive_fraction, generator)
+        return all_labelled(labels)
+
+    def classification_loss(self, logits, labels):
+        return focal_star_loss(logits, labels, self.alpha, self.gamma)
 
 
 def reference_scale(boxes: torch.Tensor, scales=(16, 32, 64, 128)) -> torch.Tensor:

@@ -6,13 +6,14 @@ One iteration, for each image ``i`` of the batch (:func:`image_loss`):
 1. anchors of the padded batch size (cached per size), in *group-major* order -- every scale group row
    by row -- which lets the matcher skip far more anchor-box pairs than the head's order; the head's
    outputs are permuted the same way (one ``index_select``);
-2. anchors whose centre lies in the padding (outside image ``i``'s true size) are ignored (-1): no face
-   can be there and their receptive field is mostly padding; the others are labelled by the two-pass
+2. anchors whose centre lies in the padding (outside image ``i``'s true size) are ignored (IGNORE): no
+   face can be there and their receptive field is mostly padding; the others are labelled by the two-pass
    matcher (Sec. 4.1, lambda 0.6 / 0.4);
-3. the sampler of the config draws the training anchors (:func:`draw_samples`, which calls
-   :mod:`gslib.sampling` directly), from a generator seeded by ``(seed, epoch, image index)``;
+3. the sampler object of the config (:func:`gslib.build.build_samplers`, one of :mod:`gslib.sampling`'s)
+   draws the training anchors, from a generator seeded by ``(seed, epoch, image index)``;
 4. eq. 2 (:func:`gslib.losses.detection_loss`): per group ``L_cls / (|P_s| + |N_s|) + eta L_reg / |P_s|``
-   for GS variants, one group for RS, OHEM, WRS and Focal*.
+   for the samplers with ``per_group`` (the GS variants), one group for RS, OHEM, WRS and Focal*, with the
+   sampler's classification loss (softmax CE, or Focal*).
 
 Across images: the batch loss is the **mean** of the images' eq. 2 losses over the global batch. With
 DDP each process takes the mean over its own images and DDP averages the gradients, which gives the same
@@ -38,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from gslib.build import build_samplers
 from gslib.datasets import SAMPLE_STREAM, Batch, TrainingBatches, WiderDataset, item_seed, pad_collate
 from gslib.experiments import (
     Experiment,
@@ -53,9 +54,9 @@ from gslib.experiments import (
     write_config,
 )
 from gslib.fast_rcnn import second_stage_loss
-from gslib.losses import detection_loss, focal_star_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1_loss, softmax_ce
-from gslib.matcher import TwoPassMatcher
-from gslib.sampling import Samples, group_sample, ohem_sample, random_sample, wrs_sample
+from gslib.losses import detection_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1_loss
+from gslib.matcher import IGNORE, TwoPassMatcher
+from gslib.sampling import Sampler
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -70,70 +71,33 @@ class NonFiniteLossError(RuntimeError):
 # ----------------------------------------------------------------------------------------------------
 
 
-def draw_samples(config: Experiment, labels: torch.Tensor, groups: torch.Tensor, num_groups: int,
-                 logits: torch.Tensor, generator: torch.Generator) -> Samples:
-    """The training anchors of one image by ``config.sampler``.
-
-    labels: (A,) in {1, 0, -1}; groups: (A,) int64 scale group; logits: (A, 2) (the hard-mining samplers
-    rank by their detached classification loss).
-    """
-    s, n, frac = config.sampler, config.num_samples, config.positive_fraction
-    if s == "RS":
-        return random_sample(labels, n, frac, generator=generator)
-    if s == "GS":
-        return group_sample(labels, groups, num_groups, n, frac, generator=generator)
-    if s in ("Focal*", "GS+Focal*"):
-        if s == "GS+Focal*":  # Sec. 4.3: draw per group at random first, then weight by focal loss
-            return group_sample(labels, groups, num_groups, n, frac, generator=generator)
-        return Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
-    losses = F.cross_entropy(logits.detach().float(), (labels == 1).long(), reduction="none")
-    if s == "OHEM":
-        return ohem_sample(labels, losses, n)
-    if s == "GS+OHEM":
-        return ohem_sample(labels, losses, n, groups, num_groups, frac)
-    if s == "WRS":
-        return wrs_sample(labels, losses, n, frac, generator=generator)
-    if s == "GS+WRS":
-        return wrs_sample(labels, losses, n, frac, groups, num_groups, generator=generator)
-    raise ValueError(f"unknown sampler {s!r}")
-
-
-def classification_loss(config: Experiment):
-    """Softmax CE (Sec. 5), or Focal* (Sec. 6.2) for the Focal* samplers."""
-    if "Focal*" not in config.sampler:
-        return softmax_ce
-
-    def focal(logits, labels):
-        return focal_star_loss(logits, labels, config.focal_alpha, config.focal_gamma)
-    return focal
-
-
 # The regression losses by their Experiment name: LS-IoU (eq. 5), -ln IoU (UnitBox), smooth-L1 (Table 8).
 REGRESSION_LOSSES = {"ls_iou": ls_iou_loss, "neg_ln_iou": neg_ln_iou_loss, "smooth_l1": smooth_l1_loss}
 
 
-def image_loss(config: Experiment, matcher: TwoPassMatcher, logits: torch.Tensor, deltas: torch.Tensor,
+def image_loss(sampler: Sampler, matcher: TwoPassMatcher, logits: torch.Tensor, deltas: torch.Tensor,
                anchors: torch.Tensor, groups: torch.Tensor, num_groups: int, boxes: torch.Tensor,
-               ignore: torch.Tensor, size: tuple[int, int], generator: torch.Generator):
+               ignore: torch.Tensor, size: tuple[int, int], generator: torch.Generator, reg_loss=ls_iou_loss,
+               eta: float = 1.0):
     """Eq. 2 for one image. logits: (A, 2), deltas: (A, 4), anchors: (A, 4), groups: (A,), all in the same
     (group-major) order; boxes: (M, 4), ignore: (M,) bool; size: the image's true (height, width).
+    sampler: draws the anchors and names eq. 2's grouping and classification loss; reg_loss, eta: eq. 2's.
     Returns the scalar loss and its parts {"cls", "reg"}."""
     h, w = size
     centre_x = 0.5 * (anchors[:, 0] + anchors[:, 2])
     centre_y = 0.5 * (anchors[:, 1] + anchors[:, 3])
     inside = ((centre_x < w) & (centre_y < h)).nonzero().squeeze(1)
-    labels = torch.full((anchors.shape[0],), -1, dtype=torch.int64, device=anchors.device)
+    labels = torch.full((anchors.shape[0],), IGNORE, dtype=torch.int64, device=anchors.device)
     matched = torch.full_like(labels, -1)
     labels[inside], matched[inside] = matcher(anchors[inside], boxes, ignore)
     if boxes.shape[0]:
         matched_boxes = boxes[matched.clamp(min=0)]
     else:
         matched_boxes = torch.zeros_like(anchors)
-    samples = draw_samples(config, labels, groups, num_groups, logits, generator)
-    use_groups = config.sampler.startswith("GS")
+    samples = sampler(labels, groups, num_groups, logits, generator)
     return detection_loss(logits, deltas, anchors, labels, matched_boxes, samples,
-                          groups if use_groups else None, num_groups if use_groups else 1,
-                          classification_loss(config), REGRESSION_LOSSES[config.reg_loss], config.eta)
+                          groups if sampler.per_group else None, num_groups, sampler.classification_loss,
+                          reg_loss, eta)
 
 
 class AnchorCache:
@@ -154,14 +118,17 @@ class AnchorCache:
         return self.cache[key]
 
 
-def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher, cache: AnchorCache,
-               device: torch.device, autocast_dtype: torch.dtype | None, rcnn_matcher: TwoPassMatcher | None = None):
+def batch_loss(model, batch: Batch, config: Experiment, sampler: Sampler, matcher: TwoPassMatcher,
+               cache: AnchorCache, device: torch.device, autocast_dtype: torch.dtype | None,
+               rcnn_sampler: Sampler | None = None, rcnn_matcher: TwoPassMatcher | None = None):
     """Mean over the batch's images of eq. 2. Returns the loss and its parts {"cls", "reg"} (detached).
 
-    With a second stage (``config.second_stage``; ``model`` a :class:`gslib.fast_rcnn.TwoStageDetector`, maybe
-    inside DistributedDataParallel), each image adds the second stage's eq. 2 on its first stage's proposals
-    (:func:`gslib.fast_rcnn.second_stage_loss`, matched by ``rcnn_matcher``): both stages are trained
-    together, and the parts are the sums of the two stages'."""
+    ``sampler`` and ``matcher`` are the first stage's (:func:`gslib.build.build_samplers`, :func:`matchers`);
+    ``config`` gives the seed of the draws and the regression losses. With a second stage (``rcnn_sampler``;
+    ``model`` a :class:`gslib.fast_rcnn.TwoStageDetector`, maybe inside DistributedDataParallel), each image
+    adds the second stage's eq. 2 on its first stage's proposals (:func:`gslib.fast_rcnn.second_stage_loss`,
+    sampled by ``rcnn_sampler`` and matched by ``rcnn_matcher``): both stages are trained together, and the
+    parts are the sums of the two stages'."""
     images = batch.images.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         logits, deltas, *feature_map = model(images)
@@ -169,6 +136,8 @@ def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher,
     if logits.shape[1] != anchors.shape[0]:
         raise RuntimeError(f"the detector gives {logits.shape[1]} anchors for a {tuple(images.shape[2:])} input; "
                            f"its layout has {anchors.shape[0]}")
+    if bool(feature_map) != (rcnn_sampler is not None):
+        raise ValueError("a two-stage detector needs the second stage's sampler, and only it takes one")
     logits, deltas = logits.float()[:, order], deltas.float()[:, order]
     num_groups = len(cache.layout.group_scales)
     total, parts = 0.0, {"cls": 0.0, "reg": 0.0}
@@ -177,12 +146,12 @@ def batch_loss(model, batch: Batch, config: Experiment, matcher: TwoPassMatcher,
         g = torch.Generator(device=device).manual_seed(item_seed(config.seed, epoch, index, SAMPLE_STREAM))
         size = (int(batch.sizes[i, 0]), int(batch.sizes[i, 1]))
         boxes, ignore = batch.boxes[i].to(device), batch.ignore[i].to(device)
-        loss, p = image_loss(config, matcher, logits[i], deltas[i], anchors, groups, num_groups, boxes, ignore,
-                             size, g)
-        if config.second_stage:
+        loss, p = image_loss(sampler, matcher, logits[i], deltas[i], anchors, groups, num_groups, boxes, ignore,
+                             size, g, REGRESSION_LOSSES[config.reg_loss], config.eta)
+        if rcnn_sampler is not None:
             two_stage = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
             loss2, p2 = second_stage_loss(two_stage, feature_map[0][i], logits[i].detach(), deltas[i].detach(),
-                                          anchors, size, boxes, ignore, g, mining=config.rcnn_mining.lower() or None,
+                                          anchors, size, boxes, ignore, g, sampler=rcnn_sampler,
                                           reg_loss=REGRESSION_LOSSES[config.rcnn_reg_loss], matcher=rcnn_matcher)
             loss, p = loss + loss2, {k: p[k] + p2[k] for k in p}
         total = total + loss
@@ -408,8 +377,10 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
                 "data": {"seed": config.seed, "global_batch": profile.images_per_batch, "per_epoch": per_epoch},
             })
 
+    sampler, rcnn_sampler = build_samplers(config)
+    two_stage = rcnn_sampler is not None
     net = model
-    if world > 1 and config.second_stage and not config.top_down:
+    if world > 1 and two_stage and not config.top_down:
         raise ValueError(f"{config.name}: a second stage under DistributedDataParallel needs a first stage with the "
                          "top-down pathway (every trunk stage then feeds a map); without it a trunk stage may be "
                          "unused, which DDP can only tolerate by searching for unused parameters, and that search "
@@ -420,7 +391,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         # 13's first stage, FPN-finest, uses every parameter).
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=not config.second_stage)
+            find_unused_parameters=not two_stage)
     matcher, rcnn_matcher = matchers(profile)
     cache = AnchorCache(model.layout, device)
     batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
@@ -434,7 +405,8 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     iteration = start
     tic = time.perf_counter()
     for batch in loader:
-        loss, parts = batch_loss(net, batch, config, matcher, cache, device, autocast_dtype, rcnn_matcher)
+        loss, parts = batch_loss(net, batch, config, sampler, matcher, cache, device, autocast_dtype, rcnn_sampler,
+                                 rcnn_matcher)
         logged = torch.stack([loss.detach(), parts["cls"], parts["reg"]])
         if world > 1:
             dist.all_reduce(logged)
@@ -489,5 +461,4 @@ def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module
     return model.to(device or "cpu").eval()
 
 
-__all__ = ["AnchorCache", "NonFiniteLossError", "batch_loss", "draw_samples", "image_loss", "load_trained",
-           "lr_factor", "train"]
+__all__ = ["AnchorCache", "NonFiniteLossError", "batch_loss", "image_loss", "load_trained", "lr_factor", "train"]

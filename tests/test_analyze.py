@@ -12,12 +12,11 @@ from gslib.analyze import (
     AnnotatedImage,
     count_training_samples,
     figure2,
-    gs_sampler,
     load_annotations,
     read_sizes,
-    rs_sampler,
 )
 from gslib.anchors import fpn_finest, fpn_finest_stride
+from gslib.sampling import GroupSampler, RandomSampler
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "widerface"
 
@@ -28,7 +27,7 @@ def one_face_image():
 
 
 def test_hand_worked_counts_one_face():
-    counts = count_training_samples([one_face_image()], fpn_finest(), rs_sampler(1024), scales=(1.0,),
+    counts = count_training_samples([one_face_image()], fpn_finest(), RandomSampler(1024), scales=(1.0,),
                                     progress=False)
     # The anchor on the face (IoU 1) and its 4 neighbours shifted by one stride (IoU 192/320 = 0.6);
     # diagonal neighbours have IoU 144/368 < 0.4. Scale 32+ anchors reach at most IoU 0.25.
@@ -48,10 +47,10 @@ def test_gs_draws_the_same_total_per_group_and_rs_follows_the_anchors():
         side = rng.uniform(8, 100, (8, 1))
         boxes = torch.tensor(np.hstack([xy, xy + side]), dtype=torch.float32)
         images.append(AnnotatedImage(f"{i}.jpg", 256, 256, boxes, torch.zeros(8, dtype=torch.bool)))
-    gs = count_training_samples(images, fpn_finest(), gs_sampler(64), progress=False)
+    gs = count_training_samples(images, fpn_finest(), GroupSampler(64), progress=False)
     assert ((gs["pos"] + gs["neg"]) == 6 * 64).all()
     assert (gs["pos"] <= 6 * 16).all() and (gs["pos"] <= gs["pos_all"]).all()
-    rs = count_training_samples(images, fpn_finest_stride(), rs_sampler(256), progress=False)
+    rs = count_training_samples(images, fpn_finest_stride(), RandomSampler(256), progress=False)
     # FPN-finest-stride has 4x as many scale-16 anchors as scale-32 ones: RS negatives follow.
     assert rs["neg"][0] > 2.5 * rs["neg"][1]
 
@@ -88,5 +87,5 @@ def test_runs_on_the_real_wider_train_annotations():
                               read_sizes(SHARED / "image_sizes.csv"))
     # 159,424 rows in the file, 4 of them the all-zero placeholders of face-less images.
     assert len(images) == 12880 and sum(len(i.boxes) for i in images) == 159420
-    counts = count_training_samples(images[:20], fpn_finest(), gs_sampler(256), progress=False)
+    counts = count_training_samples(images[:20], fpn_finest(), GroupSampler(256), progress=False)
     assert counts["pos"].sum() > 0

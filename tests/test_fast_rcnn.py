@@ -9,11 +9,10 @@ from gslib.fast_rcnn import (
     fast_rcnn_loss,
     refine,
     select_proposals,
-    select_samples,
 )
 from gslib.losses import smooth_l1_loss
 from gslib.model import Detector
-from gslib.sampling import reference_scale
+from gslib.sampling import FocalStarSampler, GroupSampler, OHEMSampler, RandomSampler, reference_scale
 
 
 def test_roi_align_shape_and_constant_region():
@@ -63,12 +62,12 @@ def test_group_sampling_over_reference_scales_vs_random():
     labels[:20] = 1
     labels[200:204] = 1
 
-    gs = select_samples(labels, groups, 4, "gs", num_per_group=16, generator=torch.Generator().manual_seed(0))
+    gs = GroupSampler(16)(labels, groups, 4, None, torch.Generator().manual_seed(0))
     # Each group its own quota: 4 positives (16 * 0.25) and 12 negatives.
     assert torch.bincount(groups[gs.pos], minlength=4).tolist() == [4, 0, 0, 4]
     assert torch.bincount(groups[gs.neg], minlength=4).tolist() == [12, 0, 0, 12]
 
-    rs = select_samples(labels, groups, 4, "rs", num_samples=32, generator=torch.Generator().manual_seed(0))
+    rs = RandomSampler(32)(labels, groups, 4, None, torch.Generator().manual_seed(0))
     assert rs.indices.numel() == 32 and rs.pos.numel() == 8
     # RS draws in proportion to what exists: the scale-128 group gets far less than GS's 16.
     assert (groups[rs.indices] == 3).sum() < 8
@@ -102,14 +101,14 @@ def _toy_problem(seed=0):
     return fmap, proposals, gt
 
 
-@pytest.mark.parametrize("sampler,hard,reg", [("gs", None, None), ("rs", None, smooth_l1_loss),
-                                              ("gs", "ohem", None), ("rs", "focal*", None)])
-def test_sgd_reduces_loss(sampler, hard, reg):
+@pytest.mark.parametrize("sampler,reg", [(GroupSampler(32), None), (RandomSampler(64), smooth_l1_loss),
+                                         (OHEMSampler(32, per_group=True), None), (FocalStarSampler(), None)])
+def test_sgd_reduces_loss(sampler, reg):
     torch.manual_seed(0)
     fmap, proposals, gt = _toy_problem()
     head = FastRCNNHead(8, hidden=32)
     opt = torch.optim.SGD(head.parameters(), lr=0.05, momentum=0.9)
-    kwargs = dict(sampler=sampler, hard=hard, num_samples=64, num_per_group=32)
+    kwargs = dict(sampler=sampler)
     if reg is not None:
         kwargs["reg_loss"] = reg
     history = []
@@ -148,7 +147,8 @@ def test_with_real_detector_p2():
     head = FastRCNNHead(16, hidden=32)
     gt = torch.tensor([[8.0, 8.0, 24.0, 24.0], [20.0, 16.0, 60.0, 56.0]])
     proposals = torch.cat([gt + torch.randn(2, 4), torch.tensor([[0.0, 30.0, 20.0, 50.0]])])
-    loss, parts = fast_rcnn_loss(head, p2, 4, proposals, gt, generator=torch.Generator().manual_seed(0))
+    loss, parts = fast_rcnn_loss(head, p2, 4, proposals, gt, generator=torch.Generator().manual_seed(0),
+                                 sampler=GroupSampler(128))
     loss.backward()
     assert torch.isfinite(loss) and parts["num_pos"] >= 2
     assert det.trunk.parameters().__next__().grad is not None  # the second stage trains the shared trunk

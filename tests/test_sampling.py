@@ -1,11 +1,19 @@
-"""Samplers: counts, ratios and back-fill (overall and per group), determinism, hard-mining rules, eq. 4."""
+"""Samplers: counts, ratios and back-fill (overall and per group), determinism, hard-mining rules, eq. 4;
+the sampler objects of training against the functions they call."""
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from gslib.losses import focal_star_loss, softmax_ce
 from gslib.sampling import (
+    FocalStarSampler,
+    GroupSampler,
+    OHEMSampler,
+    RandomSampler,
     Samples,
+    WRSSampler,
     balanced_sample,
     focal_star_sample,
     focal_weight,
@@ -157,3 +165,44 @@ def test_reference_scale_eq4():
                           box(math.sqrt(16 * 32))])  # the last one sits exactly between 16 and 32
     assert reference_scale(boxes).tolist() == [0, 0, 0, 1, 1, 2, 3, 3, 0]
     assert reference_scale(torch.tensor([[0.0, 0.0, 8.0, 32.0]])).tolist() == [0]  # sqrt(wh) = 16
+
+
+def test_sampler_objects_draw_what_their_functions_draw():
+    # Group 0 has plenty, group 1 few positives, group 2 few negatives; some anchors are ignored.
+    labels, groups = make_labels((1, 30, 0), (0, 900, 0), (-1, 40, 0), (1, 5, 1), (0, 300, 1), (1, 60, 2),
+                                 (0, 20, 2))
+    logits = torch.randn(labels.numel(), 2, generator=gen(9))
+    ce = F.cross_entropy(logits, (labels == 1).long(), reduction="none")
+    everything = Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
+    cases = [
+        (RandomSampler(64), lambda g: random_sample(labels, 64, generator=g)),
+        (GroupSampler(32), lambda g: group_sample(labels, groups, 3, 32, generator=g)),
+        (OHEMSampler(64), lambda g: ohem_sample(labels, ce, 64)),
+        (OHEMSampler(32, per_group=True), lambda g: ohem_sample(labels, ce, 32, groups, 3)),
+        (WRSSampler(64), lambda g: wrs_sample(labels, ce, 64, generator=g)),
+        (WRSSampler(32, per_group=True), lambda g: wrs_sample(labels, ce, 32, groups=groups, num_groups=3,
+                                                              generator=g)),
+        (FocalStarSampler(), lambda g: everything),
+        (FocalStarSampler(per_group=True, num_per_group=32), lambda g: group_sample(labels, groups, 3, 32,
+                                                                                     generator=g)),
+    ]
+    for sampler, direct in cases:
+        got, want = sampler(labels, groups, 3, logits, gen(4)), direct(gen(4))
+        assert torch.equal(got.pos, want.pos) and torch.equal(got.neg, want.neg), sampler
+        assert got.weight is None  # eq. 2 takes the classification loss's own normaliser
+    # Hard mining needs the logits; the others draw without them.
+    assert [s.needs_logits for s, _ in cases] == [False, False, True, True, True, True, False, False]
+
+
+def test_sampler_objects_name_eq2_grouping_and_classification_loss():
+    assert not RandomSampler().per_group and GroupSampler().per_group
+    for make in (OHEMSampler, WRSSampler):
+        assert not make().per_group and make(per_group=True).per_group
+    assert not FocalStarSampler().per_group and FocalStarSampler(per_group=True).per_group
+    logits, targets = torch.randn(6, 2, generator=gen(2)), torch.tensor([1, 0, 0, 1, 0, 0])
+    for sampler in (RandomSampler(), GroupSampler(), OHEMSampler(), WRSSampler()):
+        for got, want in zip(sampler.classification_loss(logits, targets), softmax_ce(logits, targets)):
+            assert torch.equal(got, want)
+    focal = FocalStarSampler(alpha=0.5, gamma=1.0).classification_loss(logits, targets)
+    for got, want in zip(focal, focal_star_loss(logits, targets, 0.5, 1.0)):
+        assert torch.equal(got, want)

@@ -1,0 +1,60 @@
+"""The builder: each experiment's sampler names become the sampler objects of gslib.sampling."""
+import dataclasses
+
+import pytest
+
+from gslib.build import build_samplers
+from gslib.experiments import SAMPLERS, TABLE3, TABLE13, experiment
+from gslib.fast_rcnn import ROIS_PER_GROUP, ROIS_PER_IMAGE
+from gslib.sampling import FocalStarSampler, GroupSampler, OHEMSampler, RandomSampler, WRSSampler
+
+# Experiment.sampler -> (class, per_group)
+EXPECTED = {"RS": (RandomSampler, False), "GS": (GroupSampler, True), "OHEM": (OHEMSampler, False),
+            "WRS": (WRSSampler, False), "Focal*": (FocalStarSampler, False), "GS+OHEM": (OHEMSampler, True),
+            "GS+WRS": (WRSSampler, True), "GS+Focal*": (FocalStarSampler, True)}
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_every_first_stage_sampler(name):
+    config = experiment("FPN", sampler=name, num_samples=96, positive_fraction=0.5, focal_alpha=0.4,
+                        focal_gamma=1.5)
+    first, second = build_samplers(config)
+    cls, per_group = EXPECTED[name]
+    assert type(first) is cls and first.per_group == per_group and second is None
+    assert first.positive_fraction == 0.5
+    num = {RandomSampler: "num_samples", WRSSampler: "num_samples", GroupSampler: "num_per_group",
+           OHEMSampler: "batch", FocalStarSampler: "num_per_group"}[cls]
+    assert getattr(first, num) == 96
+    if cls is FocalStarSampler:
+        assert (first.alpha, first.gamma) == (0.4, 1.5)
+
+
+def test_table3_samplers():
+    assert type(build_samplers(TABLE3["FPN-finest"])[0]) is RandomSampler
+    gs, _ = build_samplers(TABLE3["FPN-finest-sampling"])
+    assert type(gs) is GroupSampler and gs.num_per_group == 256
+    wrs, _ = build_samplers(TABLE3["FPN-finest-DC-WRS"])
+    assert type(wrs) is WRSSampler and wrs.per_group and wrs.num_samples == 256
+
+
+@pytest.mark.parametrize("row,cls,per_group,num", [
+    ("+Fast R-CNN", RandomSampler, False, ROIS_PER_IMAGE), ("+IoU loss", RandomSampler, False, ROIS_PER_IMAGE),
+    ("+OHEM", OHEMSampler, False, ROIS_PER_IMAGE), ("+Focal Loss", FocalStarSampler, False, None),
+    ("+GS", GroupSampler, True, ROIS_PER_GROUP)])
+def test_table13_second_stage_samplers(row, cls, per_group, num):
+    first, second = build_samplers(TABLE13[row])
+    assert type(first) is GroupSampler  # FPN-finest-sampling's
+    assert type(second) is cls and second.per_group == per_group and second.positive_fraction == 0.25
+    if num is not None:
+        assert getattr(second, "batch", None) == num or getattr(second, "num_samples", None) == num \
+            or getattr(second, "num_per_group", None) == num
+    if cls is FocalStarSampler:  # RetinaNet's, whatever the first stage's Focal* fields say
+        assert (second.alpha, second.gamma) == (0.25, 2.0)
+
+
+def test_grouped_second_stage_with_hard_mining():
+    ohem = dataclasses.replace(TABLE13["+GS"], rcnn_mining="OHEM")
+    _, second = build_samplers(ohem)
+    assert type(second) is OHEMSampler and second.per_group and second.batch == ROIS_PER_GROUP
+    _, second = build_samplers(dataclasses.replace(TABLE13["+GS"], rcnn_mining="Focal*"))
+    assert type(second) is FocalStarSampler and second.per_group and second.num_per_group == ROIS_PER_GROUP
