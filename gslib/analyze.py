@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gslib import anchors as layouts
 from gslib.augment import JITTER_SCALES, draw_jitter, jitter_boxes
+from gslib.cli import positive_int
 from gslib.datasets import read_records
 from gslib.matcher import NEGATIVE, POSITIVE, TwoPassMatcher
 from gslib.sampling import GroupSampler, RandomSampler, Sampler
@@ -250,9 +251,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     a.add_argument("--layout", choices=sorted(LAYOUTS), default="fpn-finest")
     a.add_argument("--coco", action="store_true", help="COCO anchors: scales 32-512, ratios 0.5/1/2")
     a.add_argument("--sampler", choices=sorted(SAMPLERS), default="rs")
-    a.add_argument("--num-samples", type=int, default=None, help="RS: per image (1024); GS: per group (256)")
-    a.add_argument("--max-images", type=int, default=None)
-    a.add_argument("--max-side", type=int, default=1200, help="crop limit of the training augmentation")
+    a.add_argument("--num-samples", type=positive_int, default=None,
+                   help="RS: per image (1024); GS: per group (256)")
+    a.add_argument("--max-images", type=positive_int, default=None, help="analyse the first N images (all)")
+    a.add_argument("--max-side", type=positive_int, default=1200, help="crop limit of the training augmentation")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
