@@ -62,22 +62,39 @@ def pretrain_main(argv: list[str]) -> int:
     return 0
 
 
+def flops_main(argv: list[str]) -> int:
+    from gslib.flops import main  # written alongside; imported only when asked for
+
+    main(argv)
+    return 0
+
+
+# name -> (what it does, its main(argv) -> exit code)
+COMMANDS = {
+    "train": ("train a named experiment", train_main),
+    "pretrain": ("pre-train a profile's shared trunk", pretrain_main),
+    "flops": ("FLOPs and parameters of a detector", flops_main),
+}
+
+
+def usage() -> str:
+    return __doc__ + "\ncommands:\n" + "\n".join(f"  {name:<9} {text}" for name, (text, _) in COMMANDS.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": "train a named experiment", "pretrain": "pre-train a profile's shared trunk",
-                "flops": "FLOPs and parameters of a detector"}
-    if not argv or argv[0] not in commands:
-        print(__doc__, file=sys.stderr)
-        print("commands: " + "; ".join(f"{k}: {v}" for k, v in commands.items()), file=sys.stderr)
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if not argv:
+        print(usage(), file=sys.stderr)
         return 2
-    if argv[0] == "train":
-        return train_main(argv[1:])
-    if argv[0] == "pretrain":
-        return pretrain_main(argv[1:])
-    from gslib.flops import main as flops_main  # written alongside; imported only when asked for
-
-    flops_main(argv[1:])
-    return 0
+    if argv[0] not in COMMANDS:
+        print(f"python -m gslib: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)} "
+              "(python -m gslib --help)", file=sys.stderr)
+        return 2
+    _, command = COMMANDS[argv[0]]
+    return command(argv[1:])
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ from math import prod
 import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
+from gslib.cli import positive_int
 from gslib.model import Detector, paper_detector
 
 aten = torch.ops.aten
@@ -198,12 +199,12 @@ def main(argv: list[str] | None = None) -> dict:
                         help="RPN, FPN, FPN-finest, FPN-finest-stride, FPN-finest-sampling, FPN-finest-DC, "
                              "FPN-single (with --feature and --stride), FPN-P3-DC, ...")
     parser.add_argument("--feature", help="FPN-single's map, e.g. P3")
-    parser.add_argument("--stride", type=int, help="FPN-single's anchor stride, e.g. 8")
-    parser.add_argument("--size", type=int, nargs="+", default=[800], help="side, or height and width (800)")
+    parser.add_argument("--stride", type=positive_int, help="FPN-single's anchor stride, e.g. 8")
+    parser.add_argument("--size", type=positive_int, nargs="+", default=[800], help="side, or height and width (800)")
     parser.add_argument("--coco", action="store_true", help="COCO anchors: 5 scales x 3 ratios, P6 for FPN")
-    parser.add_argument("--channels", type=int, default=256, help="c, the top-down width (256)")
-    parser.add_argument("--head-channels", type=int, default=256, help="c', the head's 3x3 width (256)")
-    parser.add_argument("--width-divisor", type=int, default=1, help="thin the trunk (CPU profiles)")
+    parser.add_argument("--channels", type=positive_int, default=256, help="c, the top-down width (256)")
+    parser.add_argument("--head-channels", type=positive_int, default=256, help="c', the head's 3x3 width (256)")
+    parser.add_argument("--width-divisor", type=positive_int, default=1, help="thin the trunk (CPU profiles)")
     parser.add_argument("--thop", action="store_true",
                         help="count as thop, the paper's counter (bias, BatchNorm, bilinear; fc parameters)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

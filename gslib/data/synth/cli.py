@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from gslib.cli import non_negative_int
 from gslib.data.synth.profiles import PROFILES
 from gslib.data.synth.wider_stats import DEFAULT_STATS_PATH
 from gslib.data.synth.write import ensure, generate
@@ -16,9 +17,11 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     parser.add_argument("--out", default="data/synthwider", help="output folder (default: data/synthwider)")
     parser.add_argument("--stats", default=None, help=f"wider_val_statistics.json (default: {DEFAULT_STATS_PATH})")
-    parser.add_argument("--num-train", type=int, default=None, help="override the profile's train images")
-    parser.add_argument("--num-val", type=int, default=None, help="override the profile's val images")
-    parser.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    parser.add_argument("--num-train", type=non_negative_int, default=None,
+                        help="override the profile's train images (0: none)")
+    parser.add_argument("--num-val", type=non_negative_int, default=None,
+                        help="override the profile's val images (0: none)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="override the profile's seed")
     parser.add_argument("--annotations-only", action="store_true", help="write annotations but no images")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--ensure", action="store_true",
