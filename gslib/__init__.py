@@ -10,8 +10,12 @@ Modules, one concept each:
 - ``gslib.analyze``    the anchor-distribution analysis of Fig. 2
 - ``gslib.model``      trunks, top-down pathway, heads, the detector; ``gslib.flops`` its complexity
 - ``gslib.fast_rcnn``  the second stage, grouped Fast R-CNN and the two-stage detector (Sec. 4.2, 6.3)
-- ``gslib.datasets``   training data; ``gslib.train`` the engine; ``gslib.experiments`` configs, profiles, runs
-- ``gslib.inference``  the test pyramid, NMS, prediction files; ``gslib.study`` evaluated runs for notebooks
+- ``gslib.experiments`` configs, profiles, run hashes and directories; ``gslib.store`` hashing, atomic files,
+  checkpoints, RNG states, the device (imports nothing of gslib)
+- ``gslib.build``      the one place an experiment's strings become objects: anchors, samplers, the detector
+- ``gslib.datasets``   training data; ``gslib.train`` the engine; ``gslib.pretrain`` the default profile's trunk
+- ``gslib.inference``  the test pyramid, NMS, prediction files; ``gslib.study`` runs (trained and evaluated)
+  for notebooks
 - ``gslib.data``       readers and writers (WIDER FACE, COCO, FDDB) and the embedded benchmark (``synth``)
 - ``gslib.evaluate``   the official WIDER FACE protocol, COCO, FDDB; ``gslib.diagnose`` recall by face size,
   kinds of confident false positives
@@ -19,10 +23,3 @@ Modules, one concept each:
 - ``gslib.bench``      benchmarks against peers (``python -m gslib.bench matching|evaluate|train``)
 """
 __version__ = "0.1.0"
-
-
-def default_device():
-    """CUDA when there is one, else the CPU. Nothing in gslib assumes a GPU."""
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -16,7 +16,8 @@ import sys
 
 
 def train_main(argv: list[str]) -> int:
-    from gslib.experiments import PROFILES, TABLE3, TABLE13, experiment, get_run
+    from gslib.experiments import PROFILES, TABLE3, TABLE13, experiment
+    from gslib.study import get_run
 
     parser = argparse.ArgumentParser(prog="python -m gslib train", description="Train one experiment "
                                      "(or reuse its complete run).")

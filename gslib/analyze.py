@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from gslib import anchors as layouts
 from gslib.augment import JITTER_SCALES, draw_jitter, jitter_boxes
 from gslib.cli import positive_int
+from gslib.data.coco import load_coco
 from gslib.datasets import read_records
 from gslib.matcher import NEGATIVE, POSITIVE, TwoPassMatcher
 from gslib.sampling import GroupSampler, RandomSampler, Sampler
@@ -62,8 +63,6 @@ def load_annotations(path, sizes: dict[str, tuple[int, int]] | None = None) -> l
     """
     path = Path(path)
     if sizes is None and path.suffix == ".json":
-        from gslib.data.coco import load_coco
-
         sizes = {im["file_name"]: (im["width"], im["height"]) for im in load_coco(path).dataset["images"]}
     if sizes is None:
         raise ValueError(f"{path}: WIDER FACE annotations carry no image sizes; pass sizes (e.g. --sizes CSV)")

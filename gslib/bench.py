@@ -279,9 +279,10 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
     R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
     each per-iteration ratio GS / RS as its :func:`spread`."""
+    from gslib.build import build_detector
     from gslib.data import synth
     from gslib.datasets import WiderDataset, pad_collate
-    from gslib.experiments import PROFILES, TABLE13, build_detector, experiment
+    from gslib.experiments import PROFILES, TABLE13, experiment
 
     profile = PROFILES[profile_name]
     if profile.synth_profile:

@@ -1,14 +1,40 @@
 """From an experiment's strings to gslib's objects: the one place where they are read.
 
-:func:`build_samplers` turns ``Experiment.sampler`` (and ``second_stage``, ``rcnn_mining``) into the sampler
-objects of :mod:`gslib.sampling`; the engine (:mod:`gslib.train`, :mod:`gslib.fast_rcnn`) and the benchmarks
-are given those objects and compare no sampling name.
+- :func:`build_layout`: ``Experiment.layout`` (and ``feature``, ``stride``, ``scales``, ``ratios``) -> the
+  anchors of Fig. 1 (:mod:`gslib.anchors`);
+- :func:`build_samplers`: ``Experiment.sampler`` (and ``second_stage``, ``rcnn_mining``) -> the sampler
+  objects of :mod:`gslib.sampling`; the engine (:mod:`gslib.train`, :mod:`gslib.fast_rcnn`) and the
+  benchmarks are given those objects and compare no sampling name;
+- :func:`build_detector`: ``(Experiment, Profile)`` -> the detector (:mod:`gslib.model`, with
+  :mod:`gslib.fast_rcnn`'s second stage), its trunk's weights from the profile (:mod:`gslib.pretrain`).
+
+Modules import each other in one order: :mod:`gslib.store` (no gslib import) <- :mod:`gslib.experiments`
+(configs) <- the pieces (anchors, model, sampling, fast_rcnn, pretrain) <- this module <- :mod:`gslib.train`
+<- :mod:`gslib.study`.
 """
 from __future__ import annotations
 
-from gslib.experiments import Experiment
-from gslib.fast_rcnn import ROIS_PER_GROUP, ROIS_PER_IMAGE
+from gslib import anchors
+from gslib.experiments import Experiment, Profile
+from gslib.fast_rcnn import ROIS_PER_GROUP, ROIS_PER_IMAGE, FastRCNNHead, TwoStageDetector
+from gslib.model import Detector
+from gslib.pretrain import pretrained_trunk
 from gslib.sampling import FocalStarSampler, GroupSampler, OHEMSampler, RandomSampler, Sampler, WRSSampler
+
+
+def build_layout(config: Experiment) -> anchors.AnchorLayout:
+    """The anchors of ``config`` (Fig. 1), from :mod:`gslib.anchors`."""
+    s, r = config.scales, config.ratios
+    if config.layout == "rpn":
+        return anchors.rpn(s, r)
+    if config.layout == "fpn":
+        return anchors.fpn(s, r)
+    if config.layout == "fpn_finest":
+        return anchors.fpn_finest(s, r)
+    if config.layout == "fpn_finest_stride":
+        return anchors.fpn_finest_stride(s, r)
+    return anchors.fpn_single(config.feature, config.stride, s, r)
+
 
 # Experiment.sampler -> (the hard-mining method, "" for none; whether it is combined with GS).
 FIRST_STAGE = {"RS": ("", False), "GS": ("", True), "OHEM": ("OHEM", False), "WRS": ("WRS", False),
@@ -16,7 +42,7 @@ FIRST_STAGE = {"RS": ("", False), "GS": ("", True), "OHEM": ("OHEM", False), "WR
                "GS+Focal*": ("Focal*", True)}
 
 
-def make_sampler(mining: str, per_group: bool, num: int, positive_fraction: float = 0.25, alpha: float = 0.25,
+def _sampler(mining: str, per_group: bool, num: int, positive_fraction: float = 0.25, alpha: float = 0.25,
                  gamma: float = 2.0) -> Sampler:
     """The sampler of hard-mining ``mining`` ("", "OHEM", "WRS", "Focal*"), alone or with GS (``per_group``).
 
@@ -45,10 +71,31 @@ def build_samplers(config: Experiment) -> tuple[Sampler, Sampler | None]:
     experiment's ``focal_*`` fields are the first stage's).
     """
     mining, per_group = FIRST_STAGE[config.sampler]
-    first = make_sampler(mining, per_group, config.num_samples, config.positive_fraction, config.focal_alpha,
+    first = _sampler(mining, per_group, config.num_samples, config.positive_fraction, config.focal_alpha,
                          config.focal_gamma)
     if not config.second_stage:
         return first, None
     grouped = config.second_stage == "GS"
-    second = make_sampler(config.rcnn_mining, grouped, ROIS_PER_GROUP if grouped else ROIS_PER_IMAGE)
+    second = _sampler(config.rcnn_mining, grouped, ROIS_PER_GROUP if grouped else ROIS_PER_IMAGE)
     return first, second
+
+
+def build_detector(config: Experiment, profile: Profile, initial_weights: bool = True):
+    """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`, or
+    :class:`gslib.fast_rcnn.TwoStageDetector` when ``config`` has a second stage): the one place a config becomes
+    a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's: the
+    ImageNet file ``profile.pretrained``, or the trunk :mod:`gslib.pretrain` stores (pre-training it when
+    missing). ``initial_weights=False`` skips them (a checkpoint will be loaded over the model). The second
+    stage groups its proposals at test time as its sampler (:func:`build_samplers`) groups in training."""
+    pretrained = profile.pretrained if initial_weights else None
+    if initial_weights and profile.pretrain_iterations > 0:
+        pretrained = pretrained_trunk(profile)
+    detector = Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
+                        dilated_head=config.dilated_head, channels=profile.channels,
+                        head_channels=profile.head_channels, width_divisor=profile.width_divisor,
+                        pretrained=pretrained, frozen_bn=profile.frozen_bn)
+    _, second = build_samplers(config)
+    if second is None:
+        return detector
+    return TwoStageDetector(detector, FastRCNNHead(profile.channels, profile.rcnn_hidden),
+                            grouped=second.per_group, num_proposals=profile.rcnn_proposals)

@@ -22,6 +22,10 @@ import torch
 from PIL import Image
 
 from gslib.augment import JITTER_SCALES, Jitter, draw_jitter, jitter_boxes
+from gslib.data import synth
+from gslib.data.coco import load_coco
+from gslib.data.wider import read_wider_mat, read_wider_txt
+from gslib.experiments import Profile
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -65,19 +69,21 @@ def read_records(annotations) -> list[Record]:
     detector of Sec. 5)."""
     annotations = Path(annotations)
     if annotations.suffix == ".json":
-        from gslib.data.coco import load_coco
-
         coco = load_coco(annotations)
         out = []
         for img in coco.dataset["images"]:
             anns = coco.imgToAnns.get(img["id"], [])
             out.append(to_record(img["file_name"], [a["bbox"] for a in anns], [a.get("iscrowd", 0) for a in anns]))
         return out
-    from gslib.data.wider import read_wider_mat, read_wider_txt
-
     images = read_wider_mat(annotations, subsets=()).images if annotations.suffix == ".mat" else \
         read_wider_txt(annotations)
     return [to_record(im.name, im.boxes, im.invalid) for im in images]
+
+
+def ensure_data(profile: Profile) -> None:
+    """Generate the profile's embedded benchmark if it is missing (real datasets are the user's to fetch)."""
+    if profile.synth_profile is not None:
+        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""))
 
 
 def jitter_image(image: Image.Image, jitter: Jitter) -> Image.Image:

@@ -9,6 +9,8 @@ The official protocol gives one number per subset; these two views say why it is
 - :func:`false_positive_kinds`: the highest-scoring detections over the whole set, each put in one class
   by its best IoU with any face: a hit (>= 0.5), a box on a face but of the wrong size or place (0.1 to
   0.5; split into smaller or larger than that face), or background (< 0.1).
+- :func:`reach`: the smallest face a detector's smallest anchor can be matched to at the test pyramid's
+  largest scale; faces below it are out of reach whatever the training.
 
 Every face counts here (no subset, nothing ignored); IoU is the protocol's (:func:`official_iou`).
 """
@@ -86,6 +88,17 @@ def false_positive_kinds(preds: dict[str, np.ndarray], gt, top: int = 2000, iou:
     return {"detections": len(order), "lowest_score": float(score[order[-1]]),
             "hit": float((best >= iou).mean()), "smaller": float((near & (ratio < 1)).mean()),
             "larger": float((near & (ratio >= 1)).mean()), "background": float((best < 0.1).mean())}
+
+
+def reach(smallest_anchor: float, neg_thresh: float, top_scale: float) -> float:
+    """The smallest face (side ``sqrt(w h)``, image pixels) that an anchor of side ``smallest_anchor`` can
+    still be matched to at the test pyramid's largest scale ``top_scale``.
+
+    A square face of side ``f`` inside a square anchor of side ``a`` has IoU ``(f / a) ** 2``; the two-pass
+    matcher can take it (pass 2, :mod:`gslib.matcher`) from ``lambda2 = neg_thresh`` up, so ``f >= a *
+    sqrt(lambda2)`` in the scaled image, ``a * sqrt(lambda2) / top_scale`` in the original one.
+    """
+    return smallest_anchor * neg_thresh ** 0.5 / top_scale
 
 
 def plot_recall_by_size(tables: dict[str, list[pd.DataFrame]], reach: float | None = None):

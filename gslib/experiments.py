@@ -5,8 +5,9 @@ any stride, and the sampler / loss variants of Tables 8 and 9): its anchor layou
 losses. A :class:`Profile` holds everything that is the same for every detector of a study size: data,
 trunk, optimisation, augmentation, matching thresholds and test-time settings. Both are frozen
 dataclasses of plain fields; the strings (``sampler="GS"``, ``layout="fpn_finest"``) are read at one
-place, :mod:`gslib.build` (:func:`gslib.build.build_samplers` makes the sampler objects of
-:mod:`gslib.sampling` that the engine is given; :func:`build_layout` the anchors).
+place, :mod:`gslib.build`, which makes gslib's objects of them (the anchors, the sampler objects of
+:mod:`gslib.sampling` that the engine is given, the detector). This module holds configs, profiles, the
+hashes of runs and their directories only; it imports no model and no engine.
 
 A run is ``(experiment, profile)``; its directory ``<results>/runs/<name>-<hash>/`` (``results/`` for the
 default and paper profiles, ``results/smoke/`` for smoke, see :func:`gslib.paths.results_dir`) holds
@@ -15,12 +16,11 @@ canonical JSON of both configs, so it is the same in every process and changes w
 stage's fields count only for a detector that has one).
 
     config = experiment("FPN-finest-sampling", seed=1)
-    run = get_run(config, PROFILES["default"])      # trains (or resumes) only when not already complete
+    run = gslib.study.get_run(config, PROFILES["default"])   # trains (or resumes) only when not complete
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -30,6 +30,7 @@ from pathlib import Path
 from gslib import anchors
 from gslib.augment import JITTER_SCALES
 from gslib.paths import REPO, results_dir
+from gslib.store import digest, write_atomic
 
 # ----------------------------------------------------------------------------------------------------
 # Experiments
@@ -53,7 +54,7 @@ class Experiment:
     """One detector and how it is trained.
 
     name: the paper's name (``"FPN-finest-sampling"``); the run directory starts with it.
-    layout: one of :data:`LAYOUTS`, built by :func:`build_layout`; ``feature`` and ``stride`` are read
+    layout: one of :data:`LAYOUTS`, built by :func:`gslib.build.build_layout`; ``feature`` and ``stride`` are read
         for ``fpn_single`` only (``"P3"``, 8). ``scales``/``ratios``: anchor scales and ratios (WIDER's).
     top_down: the FPN top-down pathway (False for RPN, whose anchors sit on C4).
     dilated_head: the head of Fig. 5 (FPN-finest-DC).
@@ -111,20 +112,6 @@ class Experiment:
 
     def hash(self) -> str:
         return digest(_hashed(self))
-
-
-def build_layout(config: Experiment) -> anchors.AnchorLayout:
-    """The anchors of ``config`` (Fig. 1), from :mod:`gslib.anchors`."""
-    s, r = config.scales, config.ratios
-    if config.layout == "rpn":
-        return anchors.rpn(s, r)
-    if config.layout == "fpn":
-        return anchors.fpn(s, r)
-    if config.layout == "fpn_finest":
-        return anchors.fpn_finest(s, r)
-    if config.layout == "fpn_finest_stride":
-        return anchors.fpn_finest_stride(s, r)
-    return anchors.fpn_single(config.feature, config.stride, s, r)
 
 
 def _make(name, layout, sampler="RS", **fields) -> Experiment:
@@ -355,19 +342,6 @@ PROFILES = {"smoke": SMOKE, "default": DEFAULT, "paper": PAPER}
 # ----------------------------------------------------------------------------------------------------
 
 
-def canonical_json(obj) -> str:
-    """Sorted keys, no spaces, floats by repr: the same text in every process and Python version."""
-    if dataclasses.is_dataclass(obj):
-        obj = dataclasses.asdict(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def digest(*objs, length: int = 12) -> str:
-    """First ``length`` hex digits of the SHA-256 of the objects' canonical JSON (never Python's hash())."""
-    text = canonical_json([json.loads(canonical_json(o)) for o in objs])
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
 # Fields added after runs were stored: they enter a run's hash only for a detector with a second stage, so
 # adding them kept the hash of every stored one-stage run (which would otherwise have been trained again).
 SECOND_STAGE_EXPERIMENT_FIELDS = ("second_stage", "rcnn_mining", "rcnn_reg_loss")
@@ -387,7 +361,7 @@ def _hashed(config: Experiment, profile: Profile | None = None) -> list[dict]:
 
 
 def run_hash(config: Experiment, profile: Profile) -> str:
-    """The hash of a run ``(config, profile)``: :func:`digest` of their fields (see :func:`_hashed`)."""
+    """The hash of a run ``(config, profile)``: :func:`gslib.store.digest` of their fields (see :func:`_hashed`)."""
     return digest(*_hashed(config, profile))
 
 
@@ -401,17 +375,6 @@ def run_dir(config: Experiment, profile: Profile, runs: str | os.PathLike | None
     ``results_dir(profile.name) / "runs"``."""
     runs = Path(runs) if runs is not None else results_dir(profile.name) / "runs"
     return runs / f"{config.name}-{run_hash(config, profile)}"
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to ``path.tmp`` then rename: a reader (or a killed run) never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_config(directory: Path, config: Experiment, profile: Profile) -> None:
@@ -430,19 +393,6 @@ def is_complete(directory) -> bool:
     return (Path(directory) / "metrics.json").is_file()
 
 
-def get_run(config: Experiment, profile: Profile, progress: bool = True,
-            runs: str | os.PathLike | None = None) -> Path:
-    """The run directory of ``(config, profile)`` (:func:`run_dir`): returned at once when complete,
-    otherwise trained first (resuming from its checkpoint when there is one). Under ``torchrun`` every
-    process calls it."""
-    directory = run_dir(config, profile, runs)
-    if not is_complete(directory):
-        from gslib.train import train
-
-        train(config, profile, directory, progress=progress)
-    return directory
-
-
 def iterations_per_epoch(num_images: int, profile: Profile) -> int:
     """Full global batches in one pass over the training set (the last partial batch is dropped)."""
     return max(1, num_images // profile.images_per_batch)
@@ -450,28 +400,3 @@ def iterations_per_epoch(num_images: int, profile: Profile) -> int:
 
 def total_iterations(num_images: int, profile: Profile) -> int:
     return max(1, math.ceil(profile.epochs * iterations_per_epoch(num_images, profile)))
-
-
-def build_detector(config: Experiment, profile: Profile, initial_weights: bool = True):
-    """The detector of ``(config, profile)`` (:class:`gslib.model.Detector`, or
-    :class:`gslib.fast_rcnn.TwoStageDetector` when ``config.second_stage``): the one place a config becomes
-    a model. Its ``layout`` is :func:`build_layout`'s; the trunk, width and weights are the profile's: the
-    ImageNet file ``profile.pretrained``, or the trunk :mod:`gslib.pretrain` stores (pre-training it when
-    missing). ``initial_weights=False`` skips them (a checkpoint will be loaded over the model)."""
-    from gslib.model import Detector
-
-    pretrained = profile.pretrained if initial_weights else None
-    if initial_weights and profile.pretrain_iterations > 0:
-        from gslib.pretrain import pretrained_trunk
-
-        pretrained = pretrained_trunk(profile)
-    detector = Detector(build_layout(config), backbone=profile.backbone, top_down=config.top_down,
-                        dilated_head=config.dilated_head, channels=profile.channels,
-                        head_channels=profile.head_channels, width_divisor=profile.width_divisor,
-                        pretrained=pretrained, frozen_bn=profile.frozen_bn)
-    if not config.second_stage:
-        return detector
-    from gslib.fast_rcnn import FastRCNNHead, TwoStageDetector
-
-    return TwoStageDetector(detector, FastRCNNHead(profile.channels, profile.rcnn_hidden),
-                            grouped=config.second_stage == "GS", num_proposals=profile.rcnn_proposals)

@@ -22,8 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torchvision.ops import batched_nms, nms
+from tqdm.auto import tqdm
 
 from gslib.augment import JITTER_SCALES
+from gslib.data.coco import detections_to_coco_results, load_coco, write_coco_results
+from gslib.data.wider import image_key, write_predictions
 from gslib.datasets import to_tensor
 from gslib.fast_rcnn import PROPOSAL_NMS, first_stage_boxes, refine, select_proposals
 
@@ -107,10 +110,6 @@ def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
     same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
     ``out_dir/coco_results.json``."""
-    from tqdm.auto import tqdm
-
-    from gslib.data.wider import image_key, write_predictions
-
     final, by_scale, coco = {}, {}, {}
     for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
         with Image.open(Path(images_root) / name) as im:
@@ -121,7 +120,5 @@ def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
     write_predictions(out_dir / "final", final)
     write_predictions(out_dir / "by_scale", by_scale)
     if coco_gt is not None:
-        from gslib.data.coco import detections_to_coco_results, load_coco, write_coco_results
-
         write_coco_results(out_dir / "coco_results.json", detections_to_coco_results(load_coco(coco_gt), coco))
     return out_dir / "final", out_dir / "by_scale"

@@ -34,10 +34,22 @@ import torch
 from PIL import Image
 from torch import nn
 from torchvision.ops import roi_align
+from tqdm.auto import tqdm
 
-from gslib.datasets import read_records, to_tensor
-from gslib.experiments import Profile, canonical_json, digest, write_atomic
+from gslib.datasets import ensure_data, read_records, to_tensor
+from gslib.experiments import Profile
+from gslib.model import build_trunk
 from gslib.paths import results_dir
+from gslib.store import (
+    canonical_json,
+    default_device,
+    digest,
+    resume,
+    rng_states,
+    save_checkpoint,
+    seed_everything,
+    write_atomic,
+)
 
 TRUNK = "trunk.pt"
 CHECKPOINT = "pretrain_checkpoint.pt"
@@ -74,8 +86,6 @@ class Classifier(nn.Module):
     ``forward(x: (B, 3, h, w)) -> (B, classes)`` logits."""
 
     def __init__(self, backbone: str, width_divisor: int, classes: int = 2):
-        from gslib.model import build_trunk
-
         super().__init__()
         self.trunk = build_trunk(backbone, width_divisor)
         self.fc = nn.Linear(self.trunk.out_channels["C5"], classes)
@@ -171,12 +181,8 @@ def pretrain(cfg: Pretraining, directory: Path, profile: Profile, progress: bool
     ``directory/pretrain_checkpoint.pt`` if there is one; a checkpoint is written every ``checkpoint_every``
     iterations (not a field of :class:`Pretraining`: it does not change the trunk, so it must not change the
     hash)."""
-    from tqdm.auto import tqdm
-
-    from gslib.train import ensure_data, pick_device, resume, rng_states, save_checkpoint, seed_everything
-
     ensure_data(profile)
-    device = pick_device()
+    device = default_device()
     if profile.cpu_threads and device.type == "cpu":
         torch.set_num_threads(profile.cpu_threads)
     seed_everything(cfg.seed)

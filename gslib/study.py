@@ -1,6 +1,8 @@
-"""What a notebook asks for: a trained *and evaluated* run, reused when it exists.
+"""What a notebook asks for: a trained *and evaluated* run, reused when it exists, and the verdicts drawn
+from comparing runs.
 
-``evaluated_run(config, profile)`` trains the run if needed (:func:`gslib.experiments.get_run`), detects
+``get_run(config, profile)`` is the run directory, trained (or resumed) by :mod:`gslib.train` when it is not
+complete. ``evaluated_run(config, profile)`` trains the run if needed (:func:`get_run`), detects
 faces on the validation images with the profile's test settings (:mod:`gslib.inference`), evaluates them
 with the official WIDER FACE protocol (:mod:`gslib.evaluate.wider`) and stores in the run directory:
 
@@ -10,22 +12,30 @@ with the official WIDER FACE protocol (:mod:`gslib.evaluate.wider`) and stores i
 - ``counts_<subset>.npz``: per-image counts for the paired bootstrap over images (:mod:`gslib.stats`).
 
 A second call reads them back. :func:`diagnostics` adds ``diagnostics.json`` (recall by face size, kinds
-of false positives) on request. Validation data sits in the profile's ``data_root`` in the official
-layout: ``WIDER_val/images`` and ``eval_tools/ground_truth`` (the four .mat files).
+of false positives) on request. :func:`compare` pairs two detectors' runs by seed; :func:`claim_verdict`
+turns its tables into a claim's verdict row (``results/claims.md``, :mod:`gslib.claims`). Validation data
+sits in the profile's ``data_root`` in the official layout: ``WIDER_val/images`` and
+``eval_tools/ground_truth`` (the four .mat files).
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from gslib.experiments import Experiment, Profile, get_run, write_atomic
+from gslib.data.wider import read_predictions, read_wider_mat
+from gslib.diagnose import false_positive_kinds, recall_by_size
+from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
+from gslib.experiments import Experiment, Profile, is_complete, run_dir
+from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
-from gslib.stats import mean_interval
+from gslib.stats import mean_interval, paired_bootstrap, verdict
+from gslib.store import default_device, write_atomic
+from gslib.train import load_trained, train
 
 EVALUATION = "evaluation.json"
 DIAGNOSTICS = "diagnostics.json"
@@ -34,15 +44,20 @@ GROUND_TRUTH = "eval_tools/ground_truth"
 COCO_VAL = "annotations/instances_val.json"  # the embedded benchmark's val set as COCO JSON, when present
 
 
+def get_run(config: Experiment, profile: Profile, progress: bool = True,
+            runs: str | os.PathLike | None = None) -> Path:
+    """The run directory of ``(config, profile)`` (:func:`gslib.experiments.run_dir`): returned at once when
+    complete, otherwise trained first (resuming from its checkpoint when there is one). Under ``torchrun``
+    every process calls it."""
+    directory = run_dir(config, profile, runs)
+    if not is_complete(directory):
+        train(config, profile, directory, progress=progress)
+    return directory
+
+
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     """Detect on the validation set and evaluate (see the module docstring); returns evaluation.json."""
-    from gslib.data.wider import read_wider_mat
-    from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
-    from gslib.inference import predict_folder
-    from gslib.train import load_trained
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    detector = load_trained(run, device)
+    detector = load_trained(run, default_device())
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     coco_gt = profile.path(COCO_VAL)
     start = time.perf_counter()
@@ -78,9 +93,6 @@ def diagnostics(run: Path, profile: Profile) -> dict:
     """Where the run's AP goes (:mod:`gslib.diagnose`): ``{"recall_by_size": [row per size bin],
     "false_positives": {...}}`` of its final detections, computed once from ``predictions/final`` and
     stored as ``diagnostics.json`` (committed with evaluation.json; the predictions are not)."""
-    from gslib.data.wider import read_predictions, read_wider_mat
-    from gslib.diagnose import false_positive_kinds, recall_by_size
-
     path = run / DIAGNOSTICS
     if path.is_file():
         return json.loads(path.read_text())
@@ -119,9 +131,14 @@ def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], 
     hence its data order, augmentation and sampling draws), one row per seed with the paired bootstrap over
     images of that seed's difference (:func:`gslib.stats.paired_bootstrap`), and a last row ``"mean"`` with
     the mean difference and its Student-t 95% interval over seeds.
-    ``baseline``, ``method``: ``[(run directory, evaluation)]`` as :func:`evaluated_run` returns them."""
-    from gslib.stats import paired_bootstrap
+    ``baseline``, ``method``: ``[(run directory, evaluation)]`` as :func:`evaluated_run` returns them.
 
+    Columns: ``seed``; ``baseline``, ``method``: their AP; ``difference``: method minus baseline; ``low``,
+    ``high``: the 95% interval of the difference (a seed's row: the paired bootstrap over images; the mean
+    row: Student t over seeds); ``p_method_better`` (seed rows of easy / medium / hard / all only): the share
+    of the ``bootstrap`` replicates (the validation images drawn again with replacement) in which the method's
+    AP is above the baseline's -- how often the luck of the images keeps the method ahead, not a p-value.
+    The @S columns have no per-image counts, hence no bootstrap."""
     if len(baseline) != len(method):
         raise ValueError(f"paired by seed: {len(baseline)} baseline runs but {len(method)} method runs")
     rows = []
@@ -137,6 +154,45 @@ def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], 
     rows.append({"seed": "mean", "baseline": table["baseline"].mean(), "method": table["method"].mean(),
                  "difference": mean, "low": lo, "high": hi})
     return pd.DataFrame(rows)
+
+
+def _difference_in_words(table: pd.DataFrame, column: str, ahead: str, names: tuple[str, str] | None) -> str:
+    """One column of :func:`compare`'s tables in words, e.g. ``all 0.124 -> 0.242 (+0.118, 95% CI over seeds
+    [+0.061, +0.174]; GS ahead in 5 of 5 seeds, bootstrap interval above 0 in 5)``; with ``names`` (baseline,
+    method): ``@16 FPN-finest 0.062 vs FPN-finest-stride 0.171 (...)``."""
+    rows = table[table["column"] == column]
+    r = rows[rows["seed"] == "mean"].iloc[0]
+    per_seed = rows[rows["seed"] != "mean"]
+    said = f"{ahead} ahead in {int((per_seed['difference'] > 0).sum())} of {len(per_seed)} seeds"
+    if per_seed["low"].notna().all():
+        said += f", bootstrap interval above 0 in {int((per_seed['low'] > 0).sum())}"
+    values = (f"{r['baseline']:.3f} -> {r['method']:.3f}" if names is None else
+              f"{names[0]} {r['baseline']:.3f} vs {names[1]} {r['method']:.3f}")
+    return (f"{column} {values} ({r['difference']:+.3f}, 95% CI over seeds [{r['low']:+.3f}, {r['high']:+.3f}]; "
+            f"{said})")
+
+
+def claim_verdict(claim: str, table: pd.DataFrame, columns, ahead: str = "method",
+                  names: tuple[str, str] | None = None) -> dict:
+    """A claim's row for :func:`gslib.claims.write_verdicts`: ``{"claim", "ours", "verdict"}``.
+
+    table: :func:`compare`'s tables of several AP columns, one above the other with a ``column`` column
+    (``pd.concat({c: compare(a, b, c) for c in ...}, names=["column"]).reset_index(level=0)``). The claim is
+    that the method beats the baseline in every one of ``columns``: each column's verdict is where the 95%
+    interval over seeds of the mean difference lies (:func:`gslib.stats.verdict`); the claim is replicated when
+    every column is, reversed when one is, inconclusive otherwise. ``ours`` says each column in words
+    (``ahead``: who the method is, "GS"; ``names``: the two detectors' names to print beside their AP) and the
+    number of seeds.
+    """
+    verdicts = []
+    for c in columns:
+        mean = table[(table["column"] == c) & (table["seed"] == "mean")].iloc[0]
+        verdicts.append(verdict(mean["low"], mean["high"]))
+    seeds = int(((table["column"] == columns[0]) & (table["seed"] != "mean")).sum())
+    ours = "; ".join(_difference_in_words(table, c, ahead, names) for c in columns) + f", {seeds} seeds"
+    judged = ("replicated" if all(v == "replicated" for v in verdicts) else
+              "not replicated (reversed)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
+    return {"claim": claim, "ours": ours, "verdict": judged}
 
 
 def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | None = None,

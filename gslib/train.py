@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 
@@ -41,22 +40,23 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from gslib.build import build_samplers
-from gslib.datasets import SAMPLE_STREAM, Batch, TrainingBatches, WiderDataset, item_seed, pad_collate
+from gslib.build import build_detector, build_samplers
+from gslib.datasets import SAMPLE_STREAM, Batch, TrainingBatches, WiderDataset, ensure_data, item_seed, pad_collate
 from gslib.experiments import (
     Experiment,
     Profile,
-    build_detector,
     iterations_per_epoch,
+    read_config,
     run_hash,
     total_iterations,
-    write_atomic,
     write_config,
 )
 from gslib.fast_rcnn import second_stage_loss
 from gslib.losses import detection_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1_loss
 from gslib.matcher import IGNORE, TwoPassMatcher
+from gslib.pretrain import pretrained_trunk
 from gslib.sampling import Sampler
+from gslib.store import default_device, resume, rng_states, save_checkpoint, seed_everything, write_atomic
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -191,12 +191,6 @@ def init_distributed() -> None:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
-def pick_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
-
-
 def autocast_dtype_for(profile: Profile, device: torch.device) -> torch.dtype | None:
     """Autocast dtype: ``profile.precision`` "bf16", "fp16", "fp32", or "auto" (bf16 on CUDA when
     supported, else fp16; fp32 on the CPU)."""
@@ -206,46 +200,6 @@ def autocast_dtype_for(profile: Profile, device: torch.device) -> torch.dtype | 
             return None
         p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[p]
-
-
-def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to ``path.tmp``, then rename: a killed run leaves the previous checkpoint whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def resume(checkpoint: Path, key: str, device, **stateful) -> dict:
-    """Load ``checkpoint`` (written with ``"hash": key``), restore the global RNG states and the
-    ``state_dict`` of each keyword's object from the entry of that name; returns the whole state."""
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
-    if state["hash"] != key:
-        raise RuntimeError(f"{checkpoint} belongs to another setting ({state['hash']} != {key})")
-    for name, obj in stateful.items():
-        obj.load_state_dict(state[name])
-    set_rng_states(state["rng"])
-    return state
 
 
 def _saved_iteration(path: Path) -> int:
@@ -263,14 +217,6 @@ def summarise(history: list[tuple[float, float, float]], windows: int = 50) -> d
                       "cls": float(chunk[:, 1].mean()), "reg": float(chunk[:, 2].mean())})
     return {"window": width, "curve": curve, "first_loss": history[0][0] if n else None,
             "final_loss": curve[-1]["loss"] if curve else None}
-
-
-def ensure_data(profile: Profile) -> None:
-    """Generate the profile's embedded benchmark if it is missing (real datasets are the user's to fetch)."""
-    if profile.synth_profile is not None:
-        from gslib.data import synth
-
-        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""))
 
 
 def training_dataset(profile: Profile, seed: int) -> WiderDataset:
@@ -304,7 +250,7 @@ def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Modu
     run_dir = Path(run_dir)
     init_distributed()
     rank, world = distributed_info()
-    device = device or pick_device()
+    device = device or default_device()
     threads = torch.get_num_threads()
     if profile.cpu_threads and device.type == "cpu":
         torch.set_num_threads(profile.cpu_threads)
@@ -323,8 +269,6 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     if model is None and profile.pretrain_iterations > 0:
         # The shared pre-trained trunk first (rank 0; it seeds its own draws), so that the detector's
         # initialisation below draws the same numbers whether the trunk was cached or not.
-        from gslib.pretrain import pretrained_trunk
-
         if rank == 0:
             pretrained_trunk(profile, progress)
         if world > 1:
@@ -452,8 +396,6 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
 
 def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module:
     """The trained detector of a run directory (from its config.json and checkpoint), in eval mode."""
-    from gslib.experiments import read_config
-
     config, profile = read_config(run_dir)
     model = build_detector(config, profile, initial_weights=False)
     state = torch.load(Path(run_dir) / CHECKPOINT, map_location=device or "cpu", weights_only=False)

@@ -1,9 +1,11 @@
 """Where the AP goes: recall by face size and the kinds of confident false positives, hand-worked."""
 import numpy as np
 import pytest
+import torch
+from torchvision.ops import box_iou
 
 from gslib.data.wider import WiderGroundTruth, WiderImage
-from gslib.diagnose import false_positive_kinds, recall_by_size
+from gslib.diagnose import false_positive_kinds, reach, recall_by_size
 
 
 def _gt():
@@ -39,3 +41,12 @@ def test_false_positive_kinds_of_the_top_detections():
     every = false_positive_kinds(PREDS, _gt(), top=100)
     assert every["detections"] == 6 and every["hit"] == pytest.approx(3 / 6)
     assert false_positive_kinds({}, _gt()) == {"detections": 0}
+
+
+def test_reach_is_where_a_centred_face_meets_lambda2():
+    side = reach(16, 0.4, 2.0)
+    assert side == pytest.approx(16 * 0.4 ** 0.5 / 2)
+    # At pyramid scale 2 that face is side * 2 px wide; centred in the 16-px anchor its IoU is lambda2.
+    f = side * 2.0
+    face = torch.tensor([[8 - f / 2, 8 - f / 2, 8 + f / 2, 8 + f / 2]], dtype=torch.float64)
+    assert box_iou(face, torch.tensor([[0.0, 0, 16, 16]], dtype=torch.float64)).item() == pytest.approx(0.4)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from gslib import anchors
+from gslib.build import build_layout
 from gslib.experiments import (
     DEFAULT,
     PAPER,
@@ -18,17 +19,17 @@ from gslib.experiments import (
     TABLE13,
     Experiment,
     Profile,
-    build_layout,
     digest,
     experiment,
     fpn_single,
     from_dict,
-    get_run,
     read_config,
     run_dir,
     run_hash,
     write_config,
 )
+from gslib.paths import REPO
+from gslib.study import get_run
 
 HASH_SCRIPT = ("from gslib.experiments import experiment, PROFILES, digest; "
                "c = experiment('FPN-finest-sampling', seed=3); print(c.hash(), digest(c, PROFILES['paper']))")
@@ -172,3 +173,12 @@ def test_get_run_reuses_a_complete_run(tmp_path):
     d.mkdir(parents=True)
     (d / "metrics.json").write_text("{}")
     assert get_run(config, SMOKE, runs=tmp_path) == d  # returned without training (no data, no model needed)
+
+
+def test_every_stored_run_keeps_its_directory():
+    # A stored run whose settings no longer hash to its directory's name would be trained again.
+    stored = [f.parent for f in sorted((REPO / "results" / "runs").glob("*/config.json"))
+              if not f.parent.name.startswith("trunk-")]
+    assert stored  # the default profile's 15 runs are committed
+    for d in stored:
+        assert d.name == f"{read_config(d)[0].name}-{run_hash(*read_config(d))}"

@@ -157,7 +157,8 @@ def test_with_real_detector_p2():
 
 
 def test_build_detector_gives_the_table13_two_stage_detector():
-    from gslib.experiments import SMOKE, TABLE13, build_detector
+    from gslib.build import build_detector
+    from gslib.experiments import SMOKE, TABLE13
     from gslib.fast_rcnn import TwoStageDetector
 
     grouped = TABLE13["+GS"]

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from gslib.experiments import SMOKE, build_detector, experiment
+from gslib.build import build_detector
+from gslib.experiments import SMOKE, experiment
 from gslib.pretrain import Pretraining, crop_labels, draw_crops, pretrain, pretraining
 
 

@@ -23,8 +23,9 @@ import pytest
 import torch
 from killing import kill_at_stall, run_to_end
 
-from gslib.experiments import PROFILES, canonical_json
+from gslib.experiments import PROFILES
 from gslib.pretrain import CHECKPOINT, TRUNK, pretrain, pretraining
+from gslib.store import canonical_json
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
 

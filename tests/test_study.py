@@ -2,11 +2,12 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gslib.experiments import SMOKE, experiment
 from gslib.stats import ap_from_counts
-from gslib.study import compare, counts, evaluated_run, seed_table
+from gslib.study import claim_verdict, compare, counts, evaluated_run, seed_table
 
 
 def test_evaluated_run_is_stored_and_reused(tmp_path):
@@ -65,3 +66,36 @@ def test_diagnostics_are_computed_once_and_stored(tmp_path):
     assert kinds["hit"] + kinds["smaller"] + kinds["larger"] + kinds["background"] == pytest.approx(1.0)
     stamp = (run / "diagnostics.json").stat().st_mtime_ns
     assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp
+
+
+def _differences(columns: dict[str, list[tuple[float, float, float]]], mean_interval: dict):
+    """compare()'s tables of several columns, stacked: per column, seed rows (baseline, method, bootstrap low
+    or NaN) and the mean row with the given interval."""
+    rows = []
+    for c, seeds in columns.items():
+        for s, (a, b, low) in enumerate(seeds):
+            rows.append({"column": c, "seed": s, "baseline": a, "method": b, "difference": b - a, "low": low,
+                         "high": np.nan})
+        a, b = np.mean([r[0] for r in seeds]), np.mean([r[1] for r in seeds])
+        lo, hi = mean_interval[c]
+        rows.append({"column": c, "seed": "mean", "baseline": a, "method": b, "difference": b - a, "low": lo,
+                     "high": hi})
+    return pd.DataFrame(rows)
+
+
+def test_claim_verdict_reads_the_mean_interval_of_every_column():
+    table = _differences({"all": [(0.1, 0.2, 0.05), (0.1, 0.3, -0.01)],
+                          "@16": [(0.1, 0.05, np.nan), (0.2, 0.3, np.nan)]}, {"all": (0.02, 0.3), "@16": (-0.1, 0.2)})
+    row = claim_verdict("gs-all", table, ["all"], "GS")
+    assert row == {"claim": "gs-all", "verdict": "replicated",
+                   "ours": "all 0.100 -> 0.250 (+0.150, 95% CI over seeds [+0.020, +0.300]; GS ahead in 2 of 2 "
+                           "seeds, bootstrap interval above 0 in 1), 2 seeds"}
+    # Every column must be replicated; @16 is inconclusive, so the claim is too. @S rows have no bootstrap.
+    both = claim_verdict("gs-every", table, ["all", "@16"], "GS")
+    assert both["verdict"] == "inconclusive" and both["ours"].endswith(
+        "; @16 0.150 -> 0.175 (+0.025, 95% CI over seeds [-0.100, +0.200]; GS ahead in 1 of 2 seeds), 2 seeds")
+    named = claim_verdict("minority", table, ["@16"], "stride", names=("FPN-finest", "FPN-finest-stride"))
+    assert named["ours"].startswith("@16 FPN-finest 0.150 vs FPN-finest-stride 0.175 (+0.025")
+    reversed_ = _differences({"all": [(0.3, 0.1, -0.3)]}, {"all": (-0.4, -0.1)})
+    assert claim_verdict("gs-all", pd.concat([reversed_, table[table["column"] == "@16"]]), ["all", "@16"],
+                         "GS")["verdict"] == "not replicated (reversed)"

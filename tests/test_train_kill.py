@@ -24,7 +24,8 @@ import pytest
 import torch
 from killing import kill_at_stall, run_to_end
 
-from gslib.experiments import SMOKE, canonical_json, experiment
+from gslib.experiments import SMOKE, experiment
+from gslib.store import canonical_json
 from gslib.train import train
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
