@@ -15,7 +15,7 @@ WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) 
 export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test reproduce data bench notebooks claims store-smoke lint clean-results
+.PHONY: setup test reproduce data bench runs notebooks claims migrate-counts store-smoke lint clean-results
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ bench: setup
 	$(PY) -m gslib.bench train --profile $(PROFILE) --json > $(RESULTS)/bench/train.json
 	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json
 
+# Trains and evaluates, in one resumable process, the runs the notebooks need that are not stored in
+# $(RESULTS)/runs/ (gslib.runs declares them). NOTEBOOK=03: only that notebook's; LIST=1: only list them.
+runs: setup
+	$(PY) -m gslib runs --profile $(PROFILE) $(if $(NOTEBOOK),--notebook $(NOTEBOOK),) $(if $(LIST),--list,)
+
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup
 	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) --out $(DATA_DIR)
@@ -59,11 +64,17 @@ notebooks: setup
 store-smoke: setup
 	@for nb in $(NOTEBOOKS); do $(PY) -m papermill --cwd notebooks --log-level ERROR $$nb $$nb -p profile smoke || exit 1; done
 
+# Once per checkout made before counts.npz: every stored run's counts_<subset>.npz -> one small counts.npz
+# (lossless, checked on the way; gslib.study.migrate_counts).
+migrate-counts: setup
+	$(PY) -c "from gslib.study import migrate_counts; print(*migrate_counts('$(RESULTS)/runs'), sep='\n')"
+
 claims: setup
 	$(PY) -m gslib.claims --profile $(PROFILE)
 
-reproduce: data bench notebooks claims
+reproduce: data bench runs notebooks claims
 	@echo "reproduce: generated the embedded benchmark ($(DATA_DIR)/), ran the benchmarks ($(RESULTS)/bench/)"
+	@echo "reproduce: trained and evaluated the runs that were not stored yet ($(RESULTS)/runs/)"
 	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into $(RESULTS)/notebooks/: $(NOTEBOOKS)"
 	@echo "reproduce: tables in $(RESULTS)/tables/, figures in $(RESULTS)/figures/, verdicts in $(RESULTS)/claims.md"
 

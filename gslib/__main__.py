@@ -4,6 +4,7 @@
     torchrun --nproc-per-node 8 -m gslib train --experiment FPN-finest-sampling --profile paper
     python -m gslib pretrain --profile default   (the profile's shared trunk, gslib.pretrain; train does it too)
     python -m gslib flops --backbone resnet50 --detector FPN --size 1024      (see ``flops --help``)
+    python -m gslib runs [--list] [--notebook 03] [--profile default]   (the notebooks' runs, gslib.runs)
 
 ``train`` prints the run directory (results/runs/<name>-<hash>/); a complete run is reused, an interrupted
 one resumes from its checkpoint.
@@ -70,11 +71,18 @@ def flops_main(argv: list[str]) -> int:
     return 0
 
 
+def runs_main(argv: list[str]) -> int:
+    from gslib.runs import main
+
+    return main(argv)
+
+
 # name -> (what it does, its main(argv) -> exit code)
 COMMANDS = {
     "train": ("train a named experiment", train_main),
     "pretrain": ("pre-train a profile's shared trunk", pretrain_main),
     "flops": ("FLOPs and parameters of a detector", flops_main),
+    "runs": ("list, or train and evaluate, the runs the notebooks need", runs_main),
 }
 
 

@@ -7,7 +7,16 @@ import pytest
 
 from gslib.experiments import SMOKE, experiment
 from gslib.stats import ap_from_counts
-from gslib.study import claim_verdict, compare, counts, evaluated_run, seed_table
+from gslib.study import (
+    SUBSETS,
+    claim_verdict,
+    compare,
+    counts,
+    evaluated_run,
+    migrate_counts,
+    seed_table,
+    write_counts,
+)
 
 
 def test_evaluated_run_is_stored_and_reused(tmp_path):
@@ -19,11 +28,51 @@ def test_evaluated_run_is_stored_and_reused(tmp_path):
     stamp = (run / "evaluation.json").stat().st_mtime_ns
     _, again = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)
     assert again == first and (run / "evaluation.json").stat().st_mtime_ns == stamp
+    assert (run / "counts.npz").is_file() and not list(run.glob("counts_*.npz"))
     tp, proposals, faces = counts(run, "all")
     assert np.isclose(ap_from_counts(tp.sum(0), proposals.sum(0), faces.sum()), first["ap"]["all"])
     table = seed_table({"GS": [first, again]})
     assert table.loc[0, "seeds"] == 2 and np.isclose(table.loc[0, "all"], first["ap"]["all"])
     assert json.loads((run / "evaluation.json").read_text())["images"] == first["images"]
+
+
+def _cumulative_counts(rng, images=50, thresholds=1000):
+    """Per-image counts as the WIDER protocol gives them: cumulative over descending thresholds; each subset
+    sees a share of "all"'s faces and proposals. -> {subset: (tp (I, T), proposals (I, T), faces (I,))}."""
+    proposals = np.cumsum(rng.poisson(0.5, (images, thresholds)), axis=1)
+    tp = np.cumsum(rng.random((images, thresholds)) < 0.01, axis=1)
+    faces = tp[:, -1] + rng.integers(0, 300, images)
+    out = {"all": (tp, proposals, faces)}
+    for i, subset in enumerate(("easy", "medium", "hard")):
+        lost = np.cumsum(rng.random((images, thresholds)) < 0.003 * (3 - i), axis=1)
+        out[subset] = (np.maximum(tp - lost, 0), proposals - np.minimum(lost, proposals), faces // (3 - i))
+    return out
+
+
+def test_counts_are_stored_small_and_read_back_exactly(tmp_path):
+    written = _cumulative_counts(np.random.default_rng(0))
+    write_counts(tmp_path, written)
+    assert [f.name for f in tmp_path.iterdir()] == ["counts.npz"]
+    as_int64 = tmp_path / "plain.npz"
+    np.savez_compressed(as_int64, **{f"{s}_{i}": a for s, arrays in written.items() for i, a in enumerate(arrays)})
+    assert (tmp_path / "counts.npz").stat().st_size < as_int64.stat().st_size / 3
+    for subset in SUBSETS:
+        for want, got in zip(written[subset], counts(tmp_path, subset)):
+            assert got.dtype == np.int64 and np.array_equal(want, got)
+
+
+def test_migrate_counts_rewrites_the_old_files_as_one(tmp_path):
+    run, other = tmp_path / "FPN-finest-abc", tmp_path / "trunk-def"
+    run.mkdir()
+    other.mkdir()
+    written = _cumulative_counts(np.random.default_rng(1))
+    for subset, (tp, proposals, faces) in written.items():
+        np.savez_compressed(run / f"counts_{subset}.npz", tp=tp, proposals=proposals, faces=faces)
+    assert migrate_counts(tmp_path) == [run]
+    assert sorted(f.name for f in run.iterdir()) == ["counts.npz"]
+    for subset in SUBSETS:
+        assert all(np.array_equal(a, b) for a, b in zip(written[subset], counts(run, subset)))
+    assert migrate_counts(tmp_path) == []  # nothing left to convert
 
 
 def _fake_run(directory, tp_all, ap):

@@ -1,0 +1,297 @@
+"""The runs the notebooks need, declared once, and the queue that trains the missing ones.
+
+:data:`NOTEBOOK_RUNS` lists, per notebook, the experiments it reads (names for
+:func:`gslib.experiments.experiment`, or :class:`~gslib.experiments.Experiment` configs) with their number of
+seeds per profile. The notebooks take their detectors and seeds from it (:func:`notebook_detectors`,
+:func:`notebook_seeds`) and read their runs through :func:`notebook_run`, so a notebook and the queue cannot
+disagree on what is needed.
+
+    python -m gslib runs --list [--notebook 03] [--profile default] [--json]   # what is stored, what is left
+    python -m gslib runs [--notebook 03] [--profile default]                   # train and evaluate the rest
+
+A run is *stored* (trained and evaluated: ``metrics.json`` and ``evaluation.json``), *trained* (not
+evaluated), *partial* (a checkpoint only: killed mid-training) or *missing*. Without ``--list`` the queue
+trains and evaluates every run that is not stored, in order (seed 0 of every experiment, then seed 1, ...:
+stopped early, it leaves whole seeds to pair), in one process, through :func:`gslib.study.evaluated_run`.
+It is resumable: killed, it resumes the interrupted run from its checkpoint on the next start.
+
+Estimates of CPU time come from what the stored runs of the same profile measured: the median
+``train_seconds`` (metrics.json) and ``inference_seconds`` (evaluation.json) of the runs of the same
+experiment, or of all the profile's runs when it has none, read in the runs folder and in the committed
+results/ (so a fresh retrain into results/fresh/ is estimated from the committed runs).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from gslib.experiments import PROFILES, Experiment, Profile, experiment, is_complete, run_dir
+from gslib.paths import REPO, RESULTS, results_dir
+from gslib.pretrain import TRUNK, pretrained_trunk, trunk_dir
+from gslib.study import EVALUATION, evaluated_run
+from gslib.train import CHECKPOINT, METRICS
+
+# Seeds of a headline comparison per profile: 5 in default (with 3 the Student-t interval of a mean
+# difference, t = 4.30, was wider than the differences to decide), 3 in paper (100 epochs each), 2 in smoke
+# (the least that gives an interval).
+SEEDS = {"smoke": 2, "default": 5, "paper": 3}
+
+# notebook -> [(experiment name or config, {profile: number of seeds})], in the order the queue trains them.
+NOTEBOOK_RUNS: dict[str, list[tuple[str | Experiment, dict[str, int]]]] = {
+    "01": [],  # the anchor distributions of Fig. 2: nothing trained
+    "03": [("FPN-finest", SEEDS), ("FPN-finest-sampling", SEEDS), ("FPN-finest-stride", SEEDS)],
+}
+
+STATUSES = ("stored", "trained", "partial", "missing")
+
+
+class MissingRunError(FileNotFoundError):
+    """A notebook asked for a run that is not stored, and was not asked to train it."""
+
+
+def _config(entry: str | Experiment, seed: int) -> Experiment:
+    return experiment(entry, seed=seed) if isinstance(entry, str) else dataclasses.replace(entry, seed=seed)
+
+
+def _name(entry: str | Experiment) -> str:
+    return entry if isinstance(entry, str) else entry.name
+
+
+def notebook_detectors(notebook: str) -> tuple[str, ...]:
+    """The experiment names ``notebook`` reads, in :data:`NOTEBOOK_RUNS` order."""
+    return tuple(_name(entry) for entry, _ in NOTEBOOK_RUNS[notebook])
+
+
+def notebook_seeds(notebook: str, profile: str) -> int:
+    """The number of seeds of every experiment of ``notebook`` in ``profile`` (one number: a notebook whose
+    experiments had different counts would have to ask per experiment)."""
+    counts = {seeds[profile] for _, seeds in NOTEBOOK_RUNS[notebook]}
+    if len(counts) != 1:
+        raise ValueError(f"notebook {notebook}: its experiments have {sorted(counts)} seeds in {profile}")
+    return counts.pop()
+
+
+def notebook_runs(profile: str, notebook: str | None = None) -> list[tuple[Experiment, Profile]]:
+    """The ``(Experiment, Profile)`` of every run ``notebook`` (None: every notebook) needs in ``profile``,
+    each once, seed 0 of every experiment first, then seed 1, ..."""
+    return [(config, PROFILES[profile]) for _, config in _planned_configs(profile, notebook)]
+
+
+def _planned_configs(profile: str, notebook: str | None) -> list[tuple[tuple[str, ...], Experiment]]:
+    """[(the notebooks that read it, config)] without repeats, in queue order."""
+    by_run: dict[str, tuple[list[str], Experiment, int]] = {}
+    for nb in [notebook] if notebook else sorted(NOTEBOOK_RUNS):
+        for entry, seeds in NOTEBOOK_RUNS[nb]:
+            for seed in range(seeds[profile]):
+                config = _config(entry, seed)
+                key = run_dir(config, PROFILES[profile]).name
+                by_run.setdefault(key, ([], config, seed))[0].append(nb)
+    ordered = sorted(by_run.values(), key=lambda item: item[2])  # stable: declared order within a seed
+    return [(tuple(notebooks), config) for notebooks, config, _ in ordered]
+
+
+def status(directory: Path) -> str:
+    """One of :data:`STATUSES` for the run directory ``directory``."""
+    if is_complete(directory):
+        return "stored" if (directory / EVALUATION).is_file() else "trained"
+    return "partial" if (directory / CHECKPOINT).is_file() else "missing"
+
+
+def notebook_run(notebook: str, config: Experiment, profile: Profile, train_missing: bool,
+                 runs=None) -> tuple[Path, dict]:
+    """What a notebook reads: the stored run of ``(config, profile)`` and its evaluation (as
+    :func:`gslib.study.evaluated_run` returns them). A run that is not stored is trained and evaluated when
+    ``train_missing``; otherwise :class:`MissingRunError` names the command that makes it."""
+    directory = run_dir(config, profile, runs)
+    if not train_missing and status(directory) != "stored":
+        raise MissingRunError(
+            f"notebook {notebook} reads {config.name} seed {config.seed} ({profile.name} profile), which is "
+            f"{status(directory)} in {directory}: train the notebook's runs first with `make runs NOTEBOOK="
+            f"{notebook} PROFILE={profile.name}` (python -m gslib runs --notebook {notebook} --profile "
+            f"{profile.name}), or run the notebook with train_missing=True")
+    return evaluated_run(config, profile, progress=False, runs=runs)
+
+
+# -- measured costs and the plan ----------------------------------------------------------------------
+
+def _read_seconds(path: Path, key: str) -> float | None:
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
+def measured_costs(profile: str, folders: list[Path]) -> dict[str, dict[str, list[float]]]:
+    """``{experiment name: {"train": [train_seconds], "test": [inference_seconds]}}`` of the runs of
+    ``profile`` stored in ``folders`` (a run directory found in two folders counts once)."""
+    costs: dict[str, dict[str, list[float]]] = {}
+    seen = set()
+    for folder in folders:
+        for config_file in sorted(Path(folder).glob("*/config.json")):
+            run = config_file.parent
+            d = json.loads(config_file.read_text())
+            if run.name in seen or "experiment" not in d or d["profile"]["name"] != profile:
+                continue  # a trunk's config has no "experiment"
+            seen.add(run.name)
+            cost = costs.setdefault(d["experiment"]["name"], {"train": [], "test": []})
+            for kind, path, key in (("train", run / METRICS, "train_seconds"),
+                                    ("test", run / EVALUATION, "inference_seconds")):
+                seconds = _read_seconds(path, key)
+                if seconds is not None:
+                    cost[kind].append(seconds)
+    return costs
+
+
+def _median(costs: dict, name: str, kind: str) -> tuple[float | None, str]:
+    """The median ``kind`` seconds of ``name``'s runs, else of all runs; and where it comes from."""
+    own = costs.get(name, {}).get(kind, [])
+    if own:
+        return statistics.median(own), f"{name} ({len(own)})"
+    every = [s for c in costs.values() for s in c[kind]]
+    if every:
+        return statistics.median(every), f"all runs ({len(every)})"
+    return None, "none measured"
+
+
+@dataclass
+class PlannedRun:
+    """One row of the queue: a run (``config``; None for the profile's shared pre-trained trunk), its
+    directory and status, its whole cost and what is left of it, in CPU seconds (None: nothing measured to
+    estimate from), and where the estimate comes from."""
+
+    notebooks: tuple[str, ...]
+    config: Experiment | None
+    directory: Path
+    status: str
+    cost_s: float | None
+    left_s: float | None
+    estimate: str
+
+    def row(self) -> dict:
+        return {"notebooks": ",".join(self.notebooks), "experiment": self.config.name if self.config else "trunk",
+                "seed": self.config.seed if self.config else None, "run": self.directory.name,
+                "status": self.status, "cost_s": self.cost_s, "left_s": self.left_s, "estimate": self.estimate}
+
+
+def _total(parts: list[float | None]) -> float | None:
+    return None if any(p is None for p in parts) else float(sum(parts))
+
+
+def plan(profile: str, notebook: str | None = None, runs=None) -> list[PlannedRun]:
+    """Every run ``notebook`` (None: all) needs in ``profile``, with its status and cost (see the module
+    docstring); the profile's shared trunk first when it pre-trains one."""
+    p = PROFILES[profile]
+    folder = Path(runs) if runs is not None else results_dir(profile) / "runs"
+    committed = RESULTS / results_dir(profile).relative_to(results_dir("default")) / "runs"
+    folders = [folder] + ([committed] if committed.resolve() != folder.resolve() else [])
+    costs = measured_costs(profile, folders)
+    planned = []
+    for notebooks, config in _planned_configs(profile, notebook):
+        directory = run_dir(config, p, runs)
+        state = status(directory)
+        train, train_from = _median(costs, config.name, "train")
+        test, test_from = _median(costs, config.name, "test")
+        if state in ("stored", "trained"):
+            train, train_from = _read_seconds(directory / METRICS, "train_seconds"), "its record"
+        if state == "stored":
+            test, test_from = _read_seconds(directory / EVALUATION, "inference_seconds"), "its record"
+        left = {"stored": [], "trained": [test], "partial": [train, test], "missing": [train, test]}[state]
+        source = train_from if train_from == test_from else f"train: {train_from}; test: {test_from}"
+        if state == "partial":
+            source += "; at most (it resumes from its checkpoint)"
+        planned.append(PlannedRun(notebooks, config, directory, state, _total([train, test]), _total(left), source))
+    if p.pretrain_iterations and planned:
+        directory = trunk_dir(p)
+        measured = [_read_seconds(f / directory.name / METRICS, "train_seconds") for f in folders]
+        seconds = next((s for s in measured if s is not None), None)
+        state = "stored" if (directory / TRUNK).is_file() else "missing"
+        needed = state == "missing" and any(r.status in ("partial", "missing") for r in planned)
+        planned.insert(0, PlannedRun(tuple(sorted({n for r in planned for n in r.notebooks})), None, directory,
+                                     state, seconds, seconds if needed else 0.0,
+                                     ("its record" if seconds is not None else "none measured")
+                                     + ("" if needed or state == "stored" else "; needed only to train a run")))
+    return planned
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def summary(planned: list[PlannedRun]) -> str:
+    """The totals of a plan in one paragraph."""
+    runs = [r for r in planned if r.config is not None]
+    counts = {s: sum(r.status == s for r in runs) for s in STATUSES}
+    return (f"{len(runs)} runs: {counts['stored']} stored, {counts['trained']} trained (not evaluated), "
+            f"{counts['partial']} partial (checkpoint only), {counts['missing']} missing. CPU time left: "
+            f"{_duration(_total([r.left_s for r in planned]))}; all of them from scratch (the trunk included): "
+            f"{_duration(_total([r.cost_s for r in planned]))}.")
+
+
+def describe(planned: list[PlannedRun], profile: str, folder: Path) -> str:
+    """The ``--list`` text: one line per run, the totals, and where the estimates come from."""
+    if not planned:
+        return f"profile {profile}: no runs to list (the notebook trains nothing)"
+    table = pd.DataFrame([{**r.row(), "seed": "" if r.config is None else r.config.seed,
+                           "cost_s": _duration(r.cost_s), "left_s": _duration(r.left_s)} for r in planned])
+    shown = folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder
+    return "\n".join([
+        f"profile {profile}, runs in {shown}/",
+        table.rename(columns={"cost_s": "cost", "left_s": "left", "estimate": "cost from"}).to_string(index=False),
+        summary(planned),
+        f"Cost of a run not stored: the median train_seconds (metrics.json) + inference_seconds (evaluation.json) "
+        f"of the stored {profile} runs of the same experiment, else of all the stored {profile} runs (in "
+        f"parentheses: how many), read in {shown}/ and in the committed results; of a stored run: its record."])
+
+
+# -- the queue ----------------------------------------------------------------------------------------
+
+def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: bool = True) -> None:
+    """Train and evaluate every run of ``planned`` that is not stored, in order, in this process, with a
+    bar over the runs; its ETA scales the estimates by the pace measured so far."""
+    p = PROFILES[profile]
+    todo = [r for r in planned if r.status != "stored" and (r.config is not None or r.left_s)]
+    left = [r.left_s for r in todo]
+    start, done = time.perf_counter(), 0.0
+    bar = tqdm(todo, desc=f"runs ({profile})", unit="run", disable=not progress)
+    for i, r in enumerate(bar):
+        pace = (time.perf_counter() - start) / done if done else 1.0
+        rest = _total(left[i:])
+        what = f"{r.config.name} seed {r.config.seed}" if r.config else "the shared trunk"
+        bar.set_postfix_str(f"{what} ({r.status}); ETA {_duration(None if rest is None else pace * rest)} "
+                            "from the estimates")
+        if r.config is None:
+            pretrained_trunk(p, progress=progress)
+        else:
+            evaluated_run(r.config, p, progress=progress, runs=runs)
+        done += left[i] or 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gslib runs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notebook", choices=sorted(NOTEBOOK_RUNS), help="only this notebook's runs")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--list", action="store_true", help="only list the runs, their status and cost")
+    parser.add_argument("--json", action="store_true", help="the list as one JSON object")
+    parser.add_argument("--runs", help="folder of run directories (default: the profile's results/runs)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    folder = Path(args.runs) if args.runs else results_dir(args.profile) / "runs"
+    planned = plan(args.profile, args.notebook, args.runs)
+    if not args.list:
+        print(describe(planned, args.profile, folder), flush=True)
+        train_missing(planned, args.profile, args.runs, progress=not args.no_progress)
+        planned = plan(args.profile, args.notebook, args.runs)
+    if args.json:
+        print(json.dumps({"profile": args.profile, "runs_folder": str(folder), "summary": summary(planned),
+                          "runs": [r.row() for r in planned]}, indent=1))
+    else:
+        print(describe(planned, args.profile, folder) if args.list else summary(planned))
+    return 0

@@ -1,0 +1,105 @@
+"""The run queue (gslib.runs): what the notebooks need, its status and cost, the notebook's read, and a
+queue killed with SIGKILL that resumes the interrupted run from its checkpoint on the next start."""
+import json
+import os
+
+import pytest
+from killing import kill_at_stall, run_to_end
+
+from gslib import runs
+from gslib.experiments import SMOKE, experiment, run_dir
+from gslib.study import EVALUATION
+
+CHILD = r"""
+import sys
+from pathlib import Path
+
+from killing import stall_at_call
+
+import gslib.train as engine
+from gslib import runs
+
+at, marker = int(sys.argv[1]) or None, Path(sys.argv[2])
+calls = stall_at_call(engine, "batch_loss", at, marker)  # iteration `at` of the queue starts: sleep there
+runs.train_missing(runs.plan("smoke", "03")[:3], "smoke", progress=False)  # the trunk and two runs
+print(f"iterations trained: {len(calls)}")
+"""
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """An empty results root for this test and its child processes (gslib.paths.results_dir), and an empty
+    stand-in for the committed results that the estimates also read."""
+    monkeypatch.setenv("GSLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(runs, "RESULTS", tmp_path / "committed")
+    return tmp_path / "results"
+
+
+def test_notebook_03_declares_its_detectors_and_seeds():
+    assert runs.notebook_detectors("03") == ("FPN-finest", "FPN-finest-sampling", "FPN-finest-stride")
+    assert [runs.notebook_seeds("03", p) for p in ("smoke", "default", "paper")] == [2, 5, 3]
+    assert runs.notebook_runs("smoke", "01") == []
+    queue = runs.notebook_runs("smoke", "03")
+    # Seed 0 of every detector first, then seed 1; each run once, in the smoke profile.
+    assert [(c.name, c.seed) for c, _ in queue] == [(n, s) for s in range(2) for n in runs.notebook_detectors("03")]
+    assert all(p is SMOKE for _, p in queue)
+
+
+def test_a_run_shared_by_two_notebooks_is_queued_once(monkeypatch):
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "02", [("FPN-finest-stride", {"smoke": 1}), ("FPN", {"smoke": 1})])
+    queue = [(c.name, c.seed) for c, _ in runs.notebook_runs("smoke")]
+    assert queue.count(("FPN-finest-stride", 0)) == 1 and ("FPN", 0) in queue and len(queue) == 7
+
+
+def _fake_run(directory, train_seconds=None, inference_seconds=None, checkpoint=False, name="FPN-finest"):
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps({"experiment": {"name": name}, "profile": {"name": "smoke"}}))
+    if train_seconds is not None:
+        (directory / "metrics.json").write_text(json.dumps({"train_seconds": train_seconds}))
+    if inference_seconds is not None:
+        (directory / EVALUATION).write_text(json.dumps({"inference_seconds": inference_seconds}))
+    if checkpoint:
+        (directory / "checkpoint.pt").write_bytes(b"")
+
+
+def test_status_and_estimates_come_from_the_stored_runs(tmp_path, results):
+    folder = tmp_path / "runs"
+    directory = {(c.name, c.seed): run_dir(c, SMOKE, folder) for c, _ in runs.notebook_runs("smoke", "03")}
+    _fake_run(directory["FPN-finest", 0], 100.0, 20.0)                        # stored
+    _fake_run(directory["FPN-finest", 1], 300.0)                              # trained, not evaluated
+    _fake_run(directory["FPN-finest-sampling", 0], checkpoint=True, name="FPN-finest-sampling")  # partial
+    planned = {(r.config.name, r.config.seed): r for r in runs.plan("smoke", "03", folder) if r.config}
+    assert {k: r.status for k, r in planned.items()} == {
+        ("FPN-finest", 0): "stored", ("FPN-finest", 1): "trained", ("FPN-finest-sampling", 0): "partial",
+        ("FPN-finest-stride", 0): "missing", ("FPN-finest-sampling", 1): "missing", ("FPN-finest-stride", 1): "missing"}
+    assert planned["FPN-finest", 0].left_s == 0 and planned["FPN-finest", 0].cost_s == 120.0
+    assert planned["FPN-finest", 1].left_s == 20.0  # evaluation only, at the median of FPN-finest's
+    # No FPN-finest-sampling run measured: the medians of all runs (train 100, 300 -> 200; test 20).
+    assert planned["FPN-finest-sampling", 0].left_s == 220.0
+    assert "all runs (2)" in planned["FPN-finest-sampling", 0].estimate
+    text = runs.describe(runs.plan("smoke", "03", folder), "smoke", folder)
+    assert "1 stored, 1 trained (not evaluated), 1 partial (checkpoint only), 3 missing" in text
+    assert "median train_seconds" in text
+
+
+def test_a_notebook_without_train_missing_names_the_make_command(results):
+    with pytest.raises(runs.MissingRunError, match="make runs NOTEBOOK=03 PROFILE=smoke"):
+        runs.notebook_run("03", experiment("FPN-finest", seed=0), SMOKE, train_missing=False)
+    assert not (results / "smoke" / "runs").exists()  # nothing was trained
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
+def test_a_killed_queue_resumes_the_interrupted_run_from_its_checkpoint(tmp_path, results):
+    first, second = [r for r in runs.plan("smoke", "03")[:3] if r.config]
+    checkpoint = first.directory / "checkpoint.pt"
+    # Killed at the start of iteration 5 of the first run, after its checkpoint of iteration 3.
+    saw = kill_at_stall(CHILD, ["5", str(tmp_path / "stalled")], checkpoint, tmp_path / "stalled",
+                        tmp_path / "killed.log")
+    assert saw == SMOKE.checkpoint_every == 3
+    statuses = [r.status for r in runs.plan("smoke", "03")[:3]]
+    assert statuses == ["stored", "partial", "missing"]  # the trunk, the interrupted run, the next one
+    last = run_to_end(CHILD, ["0", str(tmp_path / "unused")], tmp_path / "resumed.log")
+    per_run = json.loads((first.directory / "metrics.json").read_text())["iterations"]
+    assert last == f"iterations trained: {per_run - 3 + per_run}"  # the first run resumed at iteration 3
+    assert [r.status for r in runs.plan("smoke", "03")[:3]] == ["stored", "stored", "stored"]
+    assert (second.directory / EVALUATION).is_file()
