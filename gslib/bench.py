@@ -3,6 +3,7 @@
     python -m gslib.bench matching [--json] [--profile default] [--repeats 5] [--stats PATH]
     python -m gslib.bench evaluate [--json] [--profile default] [--images 3226]
     python -m gslib.bench train [--json] [--profile default]
+    python -m gslib.bench run [--json] [--profile default]      (what a run costs: the engine's settings vs fp32)
 
 ``--profile`` sets the sizes (:data:`SIZES`): smoke's are tiny (CI, seconds); default and paper measure at
 WIDER FACE's. Timings are repeated side by side (:func:`side_by_side`: each repeat times ours and the peer
@@ -248,9 +249,11 @@ def _time_iterations(model, batch, configs: dict, profile, iterations: int, befo
     ``iterations`` times side by side (:func:`side_by_side`), each from the same weights; ``before(name)``
     runs untimed before each iteration."""
     from gslib.build import build_samplers
-    from gslib.train import AnchorCache, batch_loss, matchers
+    from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
     device = torch.device("cpu")
+    model = model.to(device, memory_format=memory_format_for(profile))  # as the engine runs it
+    dtype = autocast_dtype_for(profile, device)
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
     matcher, rcnn_matcher = matchers(profile)
     samplers = {name: build_samplers(config) for name, config in configs.items()}  # (first stage, second)
@@ -264,7 +267,7 @@ def _time_iterations(model, batch, configs: dict, profile, iterations: int, befo
             opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
             start = time.perf_counter()
             sampler, rcnn_sampler = samplers[name]
-            loss, _ = batch_loss(model, batch, configs[name], sampler, matcher, cache, device, None, rcnn_sampler,
+            loss, _ = batch_loss(model, batch, configs[name], sampler, matcher, cache, device, dtype, rcnn_sampler,
                                  rcnn_matcher)
             opt.zero_grad()
             loss.backward()
@@ -312,6 +315,134 @@ def _said(s: dict) -> str:
     return f"{s['median']} [{s['min']}, {s['max']}]"
 
 
+def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """This machine's matmul throughput (GFLOP/s, median of ``repeats``) on ``size`` x ``size`` matrices."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+
+    def once():
+        start = time.perf_counter()
+        torch.mm(a, b)
+        return (time.perf_counter() - start) * 1000
+    ms = spread(side_by_side({"mm": once}, repeats)["mm"], 4)["median"]
+    return 2 * size**3 / (ms / 1000) / 1e9
+
+
+def bench_run(profile_name: str = "default", iterations: int = 30, test_images: int = 20) -> dict:
+    """What a run of the profile costs with its engine settings (``precision``, ``channels_last``) against
+    the baseline engine (fp32, contiguous), in this process.
+
+    Training: ms per iteration of FPN-finest-sampling, each engine on its own copy of the same initial
+    weights and the same ``iterations`` batches, side by side; the median time to read a batch (the same
+    for both) is added. Test: seconds per image over the profile's pyramid, on the same ``test_images`` val
+    images, side by side (the weights are untrained: the count of boxes that reach NMS differs from a trained
+    detector's). A run = the profile's iterations x train ms + its val images x test s. Also the GFLOP of a
+    training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32 and bf16 matmul
+    peaks. Code changes that are not settings (the fused AdamW step, the test's ranking by logit margin)
+    serve both engines, so the ratio credits the settings alone."""
+    import copy
+    import dataclasses
+
+    from PIL import Image
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gslib.build import build_detector, build_samplers
+    from gslib.data import synth
+    from gslib.data.wider import read_wider_mat
+    from gslib.datasets import WiderDataset, pad_collate
+    from gslib.experiments import PROFILES, experiment, total_iterations
+    from gslib.inference import detect
+    from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
+
+    chosen = PROFILES[profile_name]
+    engines = {"baseline": dataclasses.replace(chosen, precision="fp32", channels_last=False), "chosen": chosen}
+    if chosen.synth_profile:
+        synth.ensure(synth.PROFILES[chosen.synth_profile], chosen.path(""), progress=False)
+    torch.set_num_threads(chosen.cpu_threads or torch.get_num_threads())
+    device = torch.device("cpu")
+    config = experiment("FPN-finest-sampling")
+    sampler, _ = build_samplers(config)
+    matcher, _ = matchers(chosen)
+    dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
+                           scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    n = chosen.images_per_batch
+    batches, read_ms = [], []
+    for k in range(iterations + 1):
+        start = time.perf_counter()
+        batches.append(pad_collate([dataset[(0, order[(k * n + i) % len(order)])] for i in range(n)]))
+        read_ms.append((time.perf_counter() - start) * 1000)
+    torch.manual_seed(0)
+    first = build_detector(config, chosen, initial_weights=False).train()  # timing only: any weights
+    models = {k: copy.deepcopy(first).to(device, memory_format=memory_format_for(p)) for k, p in engines.items()}
+    dtypes = {k: autocast_dtype_for(p, device) for k, p in engines.items()}
+    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True) for k, m in models.items()}
+    caches = {k: AnchorCache(m.layout, device) for k, m in models.items()}
+    step = {k: 0 for k in engines}
+
+    def train_once(k):
+        def once():
+            batch = batches[step[k] % len(batches)]
+            step[k] += 1
+            start = time.perf_counter()
+            loss, _ = batch_loss(models[k], batch, config, sampler, matcher, caches[k], device, dtypes[k])
+            optimizers[k].zero_grad()
+            loss.backward()
+            optimizers[k].step()
+            return (time.perf_counter() - start) * 1000
+        return once
+    train_ms = side_by_side({k: train_once(k) for k in engines}, iterations)
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = batch_loss(models["chosen"], batches[0], config, sampler, matcher, caches["chosen"], device,
+                             dtypes["chosen"])
+        loss.backward()
+    gflop = counter.get_total_flops() / 1e9
+
+    gt = read_wider_mat(chosen.path("eval_tools/ground_truth"))
+    names = [im.name for im in gt.images][:: max(1, len(gt.images) // test_images)][:test_images]
+    images = []
+    for name in names:
+        with Image.open(chosen.path("WIDER_val/images") / name) as im:
+            images.append(im.convert("RGB"))
+    shown = {k: 0 for k in engines}
+
+    def test_once(k):
+        models[k].eval()
+
+        def once():
+            image = images[shown[k] % len(images)]
+            shown[k] += 1
+            start = time.perf_counter()
+            with torch.autocast(device.type, dtype=dtypes[k], enabled=dtypes[k] is not None):
+                detect(models[k], image, scales=chosen.test_scales, max_side=chosen.test_max_side,
+                       pre_nms_top_k=chosen.pre_nms_top_n, nms_threshold=chosen.nms_thresh)
+            return time.perf_counter() - start
+        return once
+    test_s = side_by_side({k: test_once(k) for k in engines}, len(images))
+    data_ms = spread(read_ms, 2)["median"]
+    train = {k: spread(v, 2)["median"] + data_ms for k, v in train_ms.items()}
+    test = {k: spread(v, 4)["median"] for k, v in test_s.items()}
+    run_iterations, val_images = total_iterations(len(dataset), chosen), len(gt.images)
+    run_s = {k: run_iterations * train[k] / 1000 + val_images * test[k] for k in engines}
+    return {
+        "profile": profile_name, "precision": chosen.precision, "channels_last": chosen.channels_last,
+        "threads": torch.get_num_threads(),
+        "train_ms_baseline": round(train["baseline"], 1), "train_ms": round(train["chosen"], 1),
+        "data_ms_per_iteration": data_ms,
+        "train_speedup": spread(ratios(train_ms["baseline"], train_ms["chosen"]), 2),
+        "test_s_per_image_baseline": round(test["baseline"], 3), "test_s_per_image": round(test["chosen"], 3),
+        "test_speedup": spread(ratios(test_s["baseline"], test_s["chosen"]), 2),
+        "iterations_per_run": run_iterations, "test_images": val_images,
+        "iterations_measured": iterations, "test_images_measured": len(images),
+        "run_s_baseline": round(run_s["baseline"], 2), "run_s": round(run_s["chosen"], 2),
+        "run_cost_ratio": round(run_s["chosen"] / run_s["baseline"], 3),
+        "train_gflop_per_iteration": round(gflop, 2),
+        "train_gflops_per_s": round(gflop / (spread(train_ms["chosen"], 2)["median"] / 1000), 1),
+        "train_gflops_per_s_baseline": round(gflop / (spread(train_ms["baseline"], 2)["median"] / 1000), 1),
+        "peak_fp32_gflops_per_s": round(matmul_peak_gflops(torch.float32), 1),
+        "peak_bf16_gflops_per_s": round(matmul_peak_gflops(torch.bfloat16), 1),
+    }
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gslib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -327,6 +458,11 @@ def main(argv=None) -> None:
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     t.add_argument("--iterations", type=int, default=10)
+    r = sub.add_parser("run", help="what a default run costs: the profile's engine settings vs fp32 contiguous")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    r.add_argument("--iterations", type=int, default=30)
+    r.add_argument("--test-images", type=int, default=20)
     e = sub.add_parser("evaluate", help="seconds to evaluate a full-size WIDER-format val set")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--profile", default="default", choices=sorted(SIZES), help="sizes (smoke: 50 images)")
@@ -334,6 +470,10 @@ def main(argv=None) -> None:
     e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
+    if args.what == "run":
+        result = bench_run(args.profile, args.iterations, args.test_images)
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return
     if args.what == "train":
         result = bench_train(args.profile, args.iterations)
         print(json.dumps(result) if args.json else

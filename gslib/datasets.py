@@ -13,6 +13,7 @@ zero-padded (i.e. padded with the mean colour) at the bottom and right to a mult
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -24,7 +25,7 @@ from PIL import Image
 from gslib.augment import JITTER_SCALES, Jitter, draw_jitter, jitter_boxes
 from gslib.data import synth
 from gslib.data.coco import load_coco
-from gslib.data.wider import read_wider_mat, read_wider_txt
+from gslib.data.wider import WiderFormatError, read_wider_mat, read_wider_txt
 from gslib.experiments import Profile
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,8 +76,17 @@ def read_records(annotations) -> list[Record]:
             anns = coco.imgToAnns.get(img["id"], [])
             out.append(to_record(img["file_name"], [a["bbox"] for a in anns], [a.get("iscrowd", 0) for a in anns]))
         return out
-    images = read_wider_mat(annotations, subsets=()).images if annotations.suffix == ".mat" else \
-        read_wider_txt(annotations)
+    if annotations.suffix == ".mat":
+        images = read_wider_mat(annotations, subsets=()).images
+    else:
+        # Lenient for the one thing the official train file gets wrong (two boxes of negative width, which
+        # to_record ignores, as every degenerate box); anything it would skip stays an error.
+        images = read_wider_txt(annotations, lenient=True)
+        if sum(images.skipped.values()):
+            raise WiderFormatError(annotations, None, "unreadable annotations:\n" + "\n".join(images.problems))
+        if images.problems:
+            warnings.warn(f"{len(images.problems)} boxes of negative size are ignored in training: "
+                          + "; ".join(images.problems), stacklevel=2)
     return [to_record(im.name, im.boxes, im.invalid) for im in images]
 
 

@@ -260,14 +260,16 @@ def first_stage_boxes(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch
     grouped) and ``index (K,)`` into A.
     """
     h, w = size
-    scores = torch.softmax(logits.float(), dim=1)[:, 1]
+    # Ranked by the logit margin, whose sigmoid is the 2-way softmax's face probability: only the kept
+    # anchors' probabilities are computed (the softmax over every anchor was 15% of the test time).
+    margin = logits[:, 1].float() - logits[:, 0].float()
     if grouped:
         groups = reference_scale(decode(deltas.float(), anchors), scales)
-        index = torch.cat([members[scores[members].topk(min(top_k // len(scales), members.numel())).indices]
+        index = torch.cat([members[margin[members].topk(min(top_k // len(scales), members.numel())).indices]
                            for members in (torch.nonzero(groups == g).squeeze(1) for g in range(len(scales)))])
-        scores = scores[index]
     else:
-        scores, index = scores.topk(min(top_k, scores.numel()))
+        index = margin.topk(min(top_k, margin.numel())).indices
+    scores = torch.sigmoid(margin[index])
     boxes = decode(deltas[index].float(), anchors[index])
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)

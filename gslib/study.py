@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from gslib.data.wider import read_predictions, read_wider_mat
 from gslib.diagnose import false_positive_kinds, recall_by_size
@@ -37,7 +38,7 @@ from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
 from gslib.stats import mean_interval, paired_bootstrap, verdict
 from gslib.store import default_device, write_atomic
-from gslib.train import load_trained, train
+from gslib.train import autocast_dtype_for, load_trained, train
 
 EVALUATION = "evaluation.json"
 DIAGNOSTICS = "diagnostics.json"
@@ -61,15 +62,18 @@ def get_run(config: Experiment, profile: Profile, progress: bool = True,
 
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     """Detect on the validation set and evaluate (see the module docstring); returns evaluation.json."""
-    detector = load_trained(run, default_device())
+    device = default_device()
+    detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     coco_gt = profile.path(COCO_VAL)
+    dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
     start = time.perf_counter()
-    final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
-                                     run / "predictions", scales=profile.test_scales,
-                                     max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
-                                     nms_threshold=profile.nms_thresh, progress=progress,
-                                     coco_gt=coco_gt if coco_gt.is_file() else None)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
+                                         run / "predictions", scales=profile.test_scales,
+                                         max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
+                                         nms_threshold=profile.nms_thresh, progress=progress,
+                                         coco_gt=coco_gt if coco_gt.is_file() else None)
     seconds = time.perf_counter() - start
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
     aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if k.startswith("@")})

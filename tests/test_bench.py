@@ -83,3 +83,20 @@ def test_side_by_side_alternates_the_order_and_skips_the_warmup():
     times = side_by_side({"a": measure("a"), "b": measure("b")}, repeats=3, warmup=1)
     assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up round, then 3 timed rounds
     assert times == {"a": [4.0, 5.0, 8.0], "b": [3.0, 6.0, 7.0]}
+
+
+def test_run_benchmark_prices_a_run_from_its_parts():
+    """bench run: the issue's JSON keys, and a run's cost = iterations x train ms + val images x test s, for the
+    baseline engine and the profile's (smoke: tiny, seconds)."""
+    out = subprocess.run([sys.executable, "-m", "gslib.bench", "run", "--json", "--profile", "smoke",
+                          "--iterations", "2", "--test-images", "2"], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout)
+    for key in ("train_ms_baseline", "train_ms", "test_s_per_image_baseline", "test_s_per_image",
+                "iterations_per_run", "test_images", "train_gflops_per_s", "peak_fp32_gflops_per_s",
+                "peak_bf16_gflops_per_s"):
+        assert r[key] > 0, key
+    for suffix in ("_baseline", ""):
+        expected = (r["iterations_per_run"] * r[f"train_ms{suffix}"] / 1000
+                    + r["test_images"] * r[f"test_s_per_image{suffix}"])
+        assert abs(r[f"run_s{suffix}"] - expected) <= 0.002 * expected + 0.2
+    assert abs(r["run_cost_ratio"] - r["run_s"] / r["run_s_baseline"]) <= 0.01 / r["run_s_baseline"] + 0.002

@@ -118,3 +118,17 @@ def test_training_batches_cover_epochs_and_split_over_ranks():
     assert list(TrainingBatches(n, g, seed=5, start=3, stop=6)) == single[3:]
     with pytest.raises(ValueError):
         TrainingBatches(n, 3, seed=0, start=0, stop=1, world_size=2)
+
+
+def test_training_records_ignore_negative_boxes_with_a_warning_and_refuse_unreadable_lines(tmp_path):
+    """The official train file holds two boxes of negative width: training reads it, ignores them and says so
+    (file and line); a line it cannot read is an error naming the file and line (regression: the strict
+    reader refused the whole official file)."""
+    path = tmp_path / "gt.txt"
+    path.write_text("e/a.jpg\n2\n10 10 -4 8 0 0 0 0 0 0 \n20 20 8 8 0 0 0 0 0 0 \n")
+    with pytest.warns(UserWarning, match=r"gt.txt:3: .*negative width -4"):
+        (record,) = read_records(path)
+    assert record.ignore.tolist() == [True, False]
+    path.write_text("e/a.jpg\n2\n10 10 x 8 0 0 0 0 0 0 \n20 20 8 8 0 0 0 0 0 0 \n")
+    with pytest.raises(ValueError, match=r"(?s)gt.txt: unreadable.*gt.txt:3: .*'x' is not a number"):
+        read_records(path)

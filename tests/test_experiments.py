@@ -81,6 +81,8 @@ def test_every_field_changes_the_hash():
             changed = dataclasses.replace(DEFAULT, optimizer="sgd")
         elif field.name == "pretrained":  # a weights file replaces the pre-training
             changed = dataclasses.replace(DEFAULT, pretrained="weights.pth", pretrain_iterations=0)
+        elif field.name == "precision":
+            changed = dataclasses.replace(DEFAULT, precision="fp16" if DEFAULT.precision != "fp16" else "fp32")
         else:
             changed = dataclasses.replace(DEFAULT, **{field.name: _changed(getattr(DEFAULT, field.name))})
         assert changed.hash() != DEFAULT.hash(), field.name

