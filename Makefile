@@ -43,7 +43,9 @@ bench: setup
 	$(PY) -m gslib.bench matching --profile $(PROFILE) --json > $(RESULTS)/bench/matching.json
 	$(PY) -m gslib.bench evaluate --profile $(PROFILE) --json > $(RESULTS)/bench/evaluate.json
 	$(PY) -m gslib.bench train --profile $(PROFILE) --json > $(RESULTS)/bench/train.json
-	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json
+	$(PY) -m gslib.bench run --profile $(PROFILE) --json > $(RESULTS)/bench/run.json
+	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json \
+	  $(RESULTS)/bench/run.json
 
 # Trains and evaluates, in one resumable process, the runs the notebooks need that are not stored in
 # $(RESULTS)/runs/ (gslib.runs declares them). NOTEBOOK=03: only that notebook's; LIST=1: only list them.

@@ -30,18 +30,37 @@ each pair on the same model, weights and batch, side by side.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, Matcher
+from torchvision.ops import box_iou
 
+from gslib.anchors import fpn_finest
+from gslib.build import build_detector, build_samplers
+from gslib.data import synth
+from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
+from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
+from gslib.datasets import WiderDataset, pad_collate
+from gslib.evaluate.wider import evaluate_wider
+from gslib.experiments import PROFILES, TABLE13, experiment, total_iterations
+from gslib.inference import detect
+from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
+from gslib.sampling import group_sample
+from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
 DEFAULT_STATS = WIDER_STATS
 CASES = (50, 200, 709)
@@ -84,7 +103,6 @@ def side_by_side(measures: dict[str, Callable[[], float]], repeats: int, warmup:
 def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0) -> torch.Tensor:
     """``num`` boxes (num, 4) x1y1x2y2 inside an ``image`` square (WIDER's 1024 px by default), whose scale
     sqrt(wh) and aspect w/h follow WIDER FACE val (the embedded benchmark's inverse CDFs)."""
-    from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
 
     rng = np.random.default_rng(seed)
     scale = np.minimum(wider_scale_quantile(rng.random(num), stats) * image / 1024, image / 2)
@@ -96,16 +114,12 @@ def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0)
 
 
 def _ours(anchors, groups, boxes, generator):
-    from gslib.matcher import TwoPassMatcher
-    from gslib.sampling import group_sample
 
     labels, _ = TwoPassMatcher(0.6, 0.4)(anchors, boxes)
     return group_sample(labels, groups, 4, 256, generator=generator)
 
 
 def _torchvision(anchors, groups, boxes, generator):
-    from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, Matcher
-    from torchvision.ops import box_iou
 
     matches = Matcher(0.6, 0.4, allow_low_quality_matches=True)(box_iou(boxes, anchors))
     labels = (matches >= 0).to(torch.int64)
@@ -117,7 +131,6 @@ METHODS = {"ours": _ours, "torchvision": _torchvision}
 
 
 def _inputs(num_boxes: int, stats: dict, device: torch.device, image: int = IMAGE):
-    from gslib.anchors import fpn_finest
 
     anchors, groups = fpn_finest().anchors(image, image, device=device)
     boxes = sample_wider_boxes(num_boxes, stats, image, seed=num_boxes).to(device)
@@ -218,11 +231,7 @@ def fake_detections(images, rng: np.random.Generator, per_image: int = 50) -> di
 
 def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50) -> dict:
     """Seconds to evaluate a full-size WIDER-format val set with the official protocol (read + evaluate)."""
-    import tempfile
 
-    from gslib.data import synth
-    from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
-    from gslib.evaluate.wider import evaluate_wider
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -248,8 +257,6 @@ def _time_iterations(model, batch, configs: dict, profile, iterations: int, befo
     """ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
     ``iterations`` times side by side (:func:`side_by_side`), each from the same weights; ``before(name)``
     runs untimed before each iteration."""
-    from gslib.build import build_samplers
-    from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
     device = torch.device("cpu")
     model = model.to(device, memory_format=memory_format_for(profile))  # as the engine runs it
@@ -282,10 +289,6 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
     R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
     each per-iteration ratio GS / RS as its :func:`spread`."""
-    from gslib.build import build_detector
-    from gslib.data import synth
-    from gslib.datasets import WiderDataset, pad_collate
-    from gslib.experiments import PROFILES, TABLE13, experiment
 
     profile = PROFILES[profile_name]
     if profile.synth_profile:
@@ -332,26 +335,15 @@ def bench_run(profile_name: str = "default", iterations: int = 30, test_images: 
     the baseline engine (fp32, contiguous), in this process.
 
     Training: ms per iteration of FPN-finest-sampling, each engine on its own copy of the same initial
-    weights and the same ``iterations`` batches, side by side; the median time to read a batch (the same
-    for both) is added. Test: seconds per image over the profile's pyramid, on the same ``test_images`` val
-    images, side by side (the weights are untrained: the count of boxes that reach NMS differs from a trained
-    detector's). A run = the profile's iterations x train ms + its val images x test s. Also the GFLOP of a
+    weights and the same ``iterations`` batches, side by side; the time to read a batch (the same for both)
+    is added. A run's cost uses the means (a run pays every iteration), the medians and spreads are shown.
+    Test: seconds per image over the profile's pyramid, on the same ``test_images`` val images, side by
+    side (the weights are untrained: the count of boxes that reach NMS differs from a trained detector's). A run = the profile's iterations x train ms + its val images x test s. Also the GFLOP of a
     training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32 and bf16 matmul
     peaks. Code changes that are not settings (the fused AdamW step, the test's ranking by logit margin)
     serve both engines, so the ratio credits the settings alone."""
-    import copy
-    import dataclasses
 
-    from PIL import Image
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from gslib.build import build_detector, build_samplers
-    from gslib.data import synth
-    from gslib.data.wider import read_wider_mat
-    from gslib.datasets import WiderDataset, pad_collate
-    from gslib.experiments import PROFILES, experiment, total_iterations
-    from gslib.inference import detect
-    from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
     chosen = PROFILES[profile_name]
     engines = {"baseline": dataclasses.replace(chosen, precision="fp32", channels_last=False), "chosen": chosen}
@@ -418,16 +410,19 @@ def bench_run(profile_name: str = "default", iterations: int = 30, test_images: 
             return time.perf_counter() - start
         return once
     test_s = side_by_side({k: test_once(k) for k in engines}, len(images))
-    data_ms = spread(read_ms, 2)["median"]
-    train = {k: spread(v, 2)["median"] + data_ms for k, v in train_ms.items()}
-    test = {k: spread(v, 4)["median"] for k, v in test_s.items()}
+    # A run pays the sum of its iterations: the cost per iteration and per image is the mean of the repeats
+    # (their medians and spreads are reported beside it).
+    data_ms = float(np.mean(read_ms))
+    train = {k: float(np.mean(v)) + data_ms for k, v in train_ms.items()}
+    test = {k: float(np.mean(v)) for k, v in test_s.items()}
     run_iterations, val_images = total_iterations(len(dataset), chosen), len(gt.images)
     run_s = {k: run_iterations * train[k] / 1000 + val_images * test[k] for k in engines}
     return {
         "profile": profile_name, "precision": chosen.precision, "channels_last": chosen.channels_last,
         "threads": torch.get_num_threads(),
         "train_ms_baseline": round(train["baseline"], 1), "train_ms": round(train["chosen"], 1),
-        "data_ms_per_iteration": data_ms,
+        "data_ms_per_iteration": round(data_ms, 2),
+        "train_ms_spread_baseline": spread(train_ms["baseline"], 1), "train_ms_spread": spread(train_ms["chosen"], 1),
         "train_speedup": spread(ratios(train_ms["baseline"], train_ms["chosen"]), 2),
         "test_s_per_image_baseline": round(test["baseline"], 3), "test_s_per_image": round(test["chosen"], 3),
         "test_speedup": spread(ratios(test_s["baseline"], test_s["chosen"]), 2),

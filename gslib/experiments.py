@@ -281,6 +281,7 @@ SMOKE = Profile(
     checkpoint_every=3, cpu_threads=1,  # tiny convolutions: a second thread only adds synchronisation
     pretrain_iterations=4,  # exercises the default profile's trunk pre-training
     rcnn_hidden=32, rcnn_proposals=64,
+    precision="bf16", channels_last=True,  # the default profile's engine, exercised in CI
 )
 
 # The embedded benchmark (512 px wide, faces half WIDER's size) on a 2-core CPU. Measured on this machine

@@ -32,7 +32,7 @@ def test_smoke_reproduce_writes_only_under_results_smoke():
     smoke = results_dir("smoke").relative_to(REPO).as_posix()
     assert smoke == "results/smoke"
     assert paths and all(p.startswith(smoke + "/") for p in paths), sorted(set(paths))
-    for sub in ("bench/matching.json", "bench/train.json", "notebooks/", "claims.md"):
+    for sub in ("bench/matching.json", "bench/train.json", "bench/run.json", "notebooks/", "claims.md"):
         assert f"{smoke}/{sub}" in commands
     # Every gslib command and notebook runs in the smoke profile (papermill's -p sits on a continuation line).
     runs = gslib_commands(commands)
