@@ -150,7 +150,8 @@ def _ddp_worker(rank, world, init_file, config, profile, out):
 def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(name, data_root, tmp_path):
     # Frozen BN: batch statistics would differ between 1 image per process and 2 in one process.
     config = experiment(name, seed=2)
-    profile = tiny_profile(data_root, epochs=1.5, frozen_bn=True, lr=0.02)
+    # fp32: bf16 rounds 1 image per process and 2 in one process differently (beyond this tolerance).
+    profile = tiny_profile(data_root, epochs=1.5, frozen_bn=True, lr=0.02, precision="fp32")
     mp.spawn(_ddp_worker, args=(2, tmp_path / "init", config, profile, tmp_path / "ddp"), nprocs=2, join=True)
     single = train(config, profile, tmp_path / "single", progress=False)
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "single")
