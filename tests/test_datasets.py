@@ -8,12 +8,14 @@ from gslib.augment import Jitter
 from gslib.datasets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    NORMALISED_LEVELS,
     TrainingBatches,
     WiderDataset,
     epoch_order,
     jitter_image,
     pad_collate,
     read_records,
+    to_tensor,
 )
 
 
@@ -132,3 +134,38 @@ def test_training_records_ignore_negative_boxes_with_a_warning_and_refuse_unread
     path.write_text("e/a.jpg\n2\n10 10 x 8 0 0 0 0 0 0 \n20 20 8 8 0 0 0 0 0 0 \n")
     with pytest.raises(ValueError, match=r"(?s)gt.txt: unreadable.*gt.txt:3: .*'x' is not a number"):
         read_records(path)
+
+
+def _normalised_per_pixel(image: Image.Image) -> torch.Tensor:
+    """The formula to_tensor's look-up replaced (convert, subtract, divide every pixel)."""
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
+def test_to_tensor_looks_up_the_per_pixel_formula_to_the_bit():
+    every_level = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None], (2, 256, 3)).copy()
+    every_level[1] = every_level[1, ::-1]  # each channel's levels in another order on the second row
+    every_level[1, :, 1] = np.roll(every_level[1, :, 1], 7)
+    noise = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for pixels in (every_level, noise):
+        image = Image.fromarray(pixels)
+        out = to_tensor(image)
+        assert out.shape == (3, *pixels.shape[:2]) and out.dtype == torch.float32 and out.is_contiguous()
+        assert torch.equal(out, _normalised_per_pixel(image))
+    assert torch.equal(NORMALISED_LEVELS[:, 255], _normalised_per_pixel(Image.new("RGB", (1, 1), (255,) * 3))[:, 0, 0])
+    with pytest.raises(ValueError, match="RGB image, got mode L"):
+        to_tensor(Image.new("L", (4, 4)))
+
+
+def test_decoded_images_are_cached_within_the_budget_and_change_no_item(smoke_set):
+    uncached = _dataset(smoke_set, seed=1, scales=(1.0, 2.0), max_side=160, cache_bytes=0)
+    cached = _dataset(smoke_set, seed=1, scales=(1.0, 2.0), max_side=160)
+    sizes = [im.width * im.height * 3 for im in (uncached.image(i) for i in range(len(uncached)))]
+    budget = _dataset(smoke_set, seed=1, scales=(1.0, 2.0), max_side=160, cache_bytes=sum(sizes[:2]))
+    for epoch in range(2):
+        for i in range(len(cached)):
+            a, b, c = uncached[(epoch, i)], cached[(epoch, i)], budget[(epoch, i)]
+            assert torch.equal(a.image, b.image) and torch.equal(a.image, c.image) and a.jitter == b.jitter
+    assert uncached._decoded == {} and sorted(cached._decoded) == list(range(len(cached)))
+    assert sorted(budget._decoded) == [0, 1] and budget._cached_bytes == sum(sizes[:2])
+    assert cached.image(3) is cached.image(3)  # decoded once

@@ -1,13 +1,22 @@
 """Trunk pre-training (gslib.pretrain): crop labels by hand, crops drawn where they should be, and a tiny
 pre-training whose trunk loads into a detector."""
 import dataclasses
+import json
 
 import pytest
 import torch
 
 from gslib.build import build_detector
 from gslib.experiments import SMOKE, experiment
-from gslib.pretrain import Pretraining, crop_labels, draw_crops, pretrain, pretraining
+from gslib.pretrain import (
+    CPU_THREADS,
+    Pretraining,
+    TrunkMismatchError,
+    crop_labels,
+    draw_crops,
+    pretrain,
+    pretraining,
+)
 
 
 def test_crop_labels_by_hand():
@@ -69,3 +78,30 @@ def test_the_cli_refuses_a_profile_that_does_not_pretrain(capsys):
 def test_a_profile_cannot_both_load_and_pretrain_its_trunk():
     with pytest.raises(ValueError, match="not both"):
         dataclasses.replace(SMOKE, pretrained="weights.pth", pretrain_iterations=3)
+
+
+def test_a_remade_trunk_must_reproduce_its_committed_record(smoke_train_set, tmp_path, monkeypatch):
+    """Regression: the committed runs store the trunk's record, not its weights, and the trunk depended on
+    the thread count; a fresh clone re-made a different trunk (held-out accuracy 0.9641, not the record's
+    0.9607) without a word. Now it is pre-trained on one thread, and a record it does not reproduce is an
+    error; one it does is kept byte for byte (its time included)."""
+    profile = dataclasses.replace(SMOKE, data_root=str(smoke_train_set), synth_profile=None, pretrain_iterations=2)
+    cfg = dataclasses.replace(pretraining(profile), crops_per_image=4, images_per_batch=2, crop=32)
+    first = pretrain(cfg, tmp_path / "a", profile, progress=False)
+
+    threads, set_num_threads = [], torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (threads.append(n), set_num_threads(n)))
+    same = tmp_path / "same"
+    same.mkdir()
+    record = json.dumps({**first, "train_seconds": 123.0}, indent=1)
+    (same / "metrics.json").write_text(record)
+    assert pretrain(cfg, same, profile, progress=False)["train_seconds"] == 123.0
+    assert (same / "metrics.json").read_text() == record and (same / "trunk.pt").is_file()
+    assert threads == [CPU_THREADS, torch.get_num_threads()]  # one thread, then the caller's count back
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps({**first, "train_accuracy": first["train_accuracy"] + 0.01}))
+    with pytest.raises(TrunkMismatchError, match=r"metrics.json: the re-made trunk .*\(train_accuracy"):
+        pretrain(cfg, other, profile, progress=False)
+    assert not (other / "trunk.pt").exists() and (other / "trunk.mismatch.pt").is_file()

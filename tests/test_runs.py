@@ -45,6 +45,16 @@ def test_notebook_03_declares_its_detectors_and_seeds():
     assert all(p is SMOKE for _, p in queue)
 
 
+def test_notebook_02_asks_for_seeds_per_detector():
+    assert runs.notebook_detectors("02")[:3] == ("FPN", "FPN-finest-stride", "FPN-finest")
+    assert runs.notebook_seeds("02", "default", "FPN") == 5 and runs.notebook_seeds("02", "default", "FPN-single-P3-s8") == 3
+    with pytest.raises(ValueError, match=r"\[3, 5\] seeds in default; ask for one experiment's"):
+        runs.notebook_seeds("02", "default")
+    assert runs.notebook_seeds("02", "smoke") == 2  # one count in smoke
+    with pytest.raises(KeyError, match="reads no experiment 'RPN'"):
+        runs.notebook_seeds("02", "default", "RPN")
+
+
 def test_a_run_shared_by_two_notebooks_is_queued_once(monkeypatch):
     monkeypatch.setitem(runs.NOTEBOOK_RUNS, "02", [("FPN-finest-stride", {"smoke": 1}), ("FPN", {"smoke": 1})])
     queue = [(c.name, c.seed) for c, _ in runs.notebook_runs("smoke")]
