@@ -47,7 +47,8 @@ def test_notebook_03_declares_its_detectors_and_seeds():
 
 def test_notebook_02_asks_for_seeds_per_detector():
     assert runs.notebook_detectors("02")[:3] == ("FPN", "FPN-finest-stride", "FPN-finest")
-    assert runs.notebook_seeds("02", "default", "FPN") == 5 and runs.notebook_seeds("02", "default", "FPN-single-P3-s8") == 3
+    assert runs.notebook_seeds("02", "default", "FPN") == 5
+    assert runs.notebook_seeds("02", "default", "FPN-single-P3-s8") == 3
     with pytest.raises(ValueError, match=r"\[3, 5\] seeds in default; ask for one experiment's"):
         runs.notebook_seeds("02", "default")
     assert runs.notebook_seeds("02", "smoke") == 2  # one count in smoke
