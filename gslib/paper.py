@@ -8,6 +8,19 @@ import pandas as pd
 
 AP_COLUMNS = ("easy", "medium", "hard", "all", "@16", "@32", "@64", "@128")
 
+# Table 1: AP on the WIDER FACE validation set by feature map and anchor stride, keyed by our experiment names
+# (FPN-single on P2 at stride 4 is FPN-finest).
+TABLE1 = {
+    "FPN": (90.9, 91.3, 87.6, 82.1, 72.3, 67.3, 43.2, 21.2),
+    "FPN-finest-stride": (90.4, 91.0, 87.1, 81.6, 72.2, 66.6, 43.3, 21.8),
+    "FPN-finest": (94.1, 93.0, 86.6, 80.2, 65.6, 66.8, 43.9, 22.4),
+    "FPN-single-P2-s8": (94.2, 92.8, 86.0, 79.5, 62.5, 66.5, 44.1, 22.8),
+    "FPN-single-P3-s8": (93.9, 92.6, 85.9, 79.6, 62.5, 66.4, 44.2, 22.4),
+    "FPN-single-P2-s16": (93.3, 91.7, 83.1, 73.7, 46.1, 64.7, 44.2, 22.0),
+    "FPN-single-P3-s16": (93.2, 91.8, 83.5, 74.2, 48.1, 65.0, 44.5, 22.1),
+    "FPN-single-P4-s16": (93.1, 91.6, 83.5, 74.4, 47.9, 65.6, 44.2, 22.1),
+}
+
 # Table 3: AP on the WIDER FACE validation set (easy, medium, hard, All, @16, @32, @64, @128).
 TABLE3 = {
     "RPN": (92.5, 91.0, 83.0, 74.0, 48.6, 65.1, 43.8, 21.5),
@@ -22,6 +35,17 @@ TABLE3 = {
 }
 
 
+def ap_rows(table: dict[str, tuple[float, ...]], names) -> pd.DataFrame:
+    """The rows ``names`` of one of the tables above as fractions (0-1, like our APs), indexed by detector,
+    columns :data:`AP_COLUMNS`."""
+    return pd.DataFrame({n: [v / 100 for v in table[n]] for n in names}, index=list(AP_COLUMNS)).T
+
+
+def table1(names) -> pd.DataFrame:
+    """Table 1's rows ``names`` (:func:`ap_rows`)."""
+    return ap_rows(TABLE1, names)
+
+
 def table3(names) -> pd.DataFrame:
-    """Table 3's rows ``names`` as fractions (0-1, like our APs), indexed by detector."""
-    return pd.DataFrame({n: [v / 100 for v in TABLE3[n]] for n in names}, index=list(AP_COLUMNS)).T
+    """Table 3's rows ``names`` (:func:`ap_rows`)."""
+    return ap_rows(TABLE3, names)

@@ -67,6 +67,20 @@ def paired_bootstrap(a, b, num: int = 2000, seed: int = 0, confidence: float = 0
             "p_b_better": float((diff > 0).mean())}
 
 
+def equivalence(low: float, high: float, margin: float) -> str:
+    """From the interval of a difference, whether two things are *equal* within ``margin``: "replicated"
+    when the whole interval lies inside (-margin, margin), "not replicated (different)" when it lies wholly
+    outside it, "inconclusive" when it straddles a bound. With a 95% interval this is the two one-sided
+    tests at 2.5% each: an interval that merely contains 0 is not evidence of equality."""
+    if not margin > 0:
+        raise ValueError(f"an equivalence margin must be positive, got {margin}")
+    if -margin < low and high < margin:
+        return "replicated"
+    if low >= margin or high <= -margin:
+        return "not replicated (different)"
+    return "inconclusive"
+
+
 def verdict(low: float, high: float) -> str:
     """From an interval of (ours - baseline) or of a paired difference: which side of 0 it lies on."""
     if low > 0:

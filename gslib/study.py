@@ -36,7 +36,7 @@ from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
 from gslib.experiments import Experiment, Profile, is_complete, run_dir
 from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
-from gslib.stats import mean_interval, paired_bootstrap, verdict
+from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
 from gslib.store import default_device, write_atomic
 from gslib.train import autocast_dtype_for, load_trained, train
 
@@ -250,6 +250,103 @@ def claim_verdict(claim: str, table: pd.DataFrame, columns, ahead: str = "method
     judged = ("replicated" if all(v == "replicated" for v in verdicts) else
               "not replicated (reversed)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
     return {"claim": claim, "ours": ours, "verdict": judged}
+
+
+# Claims of equality (notebook 02): two detectors are equal when the 95% interval over seeds of their mean
+# difference lies inside +-EQUIVALENCE_MARGIN AP in every subset judged (gslib.stats.equivalence). The paper
+# calls 0.5 AP "comparable" (Table 1, FPN vs FPN-finest-stride: All 82.1 vs 81.6), a fifth of what GS adds
+# there (Table 3: +2.6); a fifth of GS's gain on the embedded benchmark (+0.092 All, notebook 03) is 0.018,
+# rounded up to 0.02. Fixed before Table 1's runs were trained. The paper's own 0.5 AP (0.005) is below what
+# 3 or 5 seeds can resolve here (the seeds of one detector spread over ~0.06 All).
+EQUIVALENCE_MARGIN = 0.02
+_EQUIVALENCE_WORDS = {"replicated": "inside", "not replicated (different)": "outside", "inconclusive": "across"}
+
+
+def equivalence_verdict(claim: str, tables: dict[tuple[str, str], pd.DataFrame], columns,
+                        margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """A claim of equality's row for :func:`gslib.claims.write_verdicts`: ``{"claim", "ours", "verdict"}``.
+
+    tables: ``{(baseline name, method name): compare tables}`` (several AP columns one above the other, as
+    for :func:`claim_verdict`). Each pair and column is judged by :func:`gslib.stats.equivalence` on the
+    interval over seeds of the mean difference; the claim is replicated when every one is equal within
+    ``margin``, not replicated when one is surely different, inconclusive otherwise."""
+    verdicts, words = [], []
+    for (a, b), table in tables.items():
+        seeds = int(((table["column"] == columns[0]) & (table["seed"] != "mean")).sum())
+        for c in columns:
+            r = table[(table["column"] == c) & (table["seed"] == "mean")].iloc[0]
+            v = equivalence(r["low"], r["high"], margin)
+            verdicts.append(v)
+            words.append(f"{c} {a} {r['baseline']:.3f} vs {b} {r['method']:.3f} ({r['difference']:+.3f}, 95% CI "
+                         f"over seeds [{r['low']:+.3f}, {r['high']:+.3f}], {_EQUIVALENCE_WORDS[v]} +-{margin}; "
+                         f"{seeds} seeds)")
+    judged = ("replicated" if all(v == "replicated" for v in verdicts) else
+              "not replicated (different)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
+    return {"claim": claim, "ours": "; ".join(words) + f"; equal = the interval inside +-{margin} AP",
+            "verdict": judged}
+
+
+def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | None = None):
+    """A forest plot of :func:`compare`'s tables: for each ``{label: tables}`` entry and column, the mean
+    difference over seeds with its 95% interval (bar) and each seed's difference (dots); the band of
+    +-``margin`` when the claim is one of equality."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns) + 1.5, 0.45 * len(tables) + 1.4),
+                             sharey=True, squeeze=False)
+    for ax, c in zip(axes[0], columns):
+        for y, table in enumerate(tables.values()):
+            rows = table[table["column"] == c]
+            mean = rows[rows["seed"] == "mean"].iloc[0]
+            ax.errorbar(mean["difference"], y, xerr=[[mean["difference"] - mean["low"]],
+                                                     [mean["high"] - mean["difference"]]],
+                        fmt="o", color="C0", capsize=3)
+            seeds = rows[rows["seed"] != "mean"]["difference"]
+            ax.scatter(seeds, np.full(len(seeds), y + 0.18), s=8, color="k", zorder=3)
+        if margin is not None:
+            ax.axvspan(-margin, margin, color="C2", alpha=0.15, label=f"+-{margin} (equal)")
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_title(c)
+        ax.set_xlabel("AP difference")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(range(len(tables)), list(tables))
+    axes[0, 0].invert_yaxis()
+    if margin is not None:
+        axes[0, -1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_by_stride(evaluations: dict[str, list[dict]], where: dict[str, tuple[str, int]], columns,
+                   paper: pd.DataFrame | None = None):
+    """AP against the anchor stride, one line per feature map: ``where`` gives each detector's ``(map,
+    stride)``; a panel per AP column, the mean over seeds with its 95% interval, and the paper's AP
+    (``paper``: detectors x columns, 0-1) as dashed lines with open markers."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.2), squeeze=False)
+    maps = sorted({m for m, _ in where.values()})
+    for ax, c in zip(axes[0], columns):
+        for k, m in enumerate(maps):
+            names = sorted((n for n in where if where[n][0] == m), key=lambda n: where[n][1])
+            strides = [where[n][1] for n in names]
+            stats = np.array([mean_interval([ev["ap"][c] for ev in evaluations[n]]) for n in names])
+            err = np.abs(stats[:, 1:] - stats[:, :1]).T
+            ax.errorbar(strides, stats[:, 0], yerr=np.nan_to_num(err), marker="o", capsize=3, color=f"C{k}",
+                        label=f"{m} (ours)")
+            if paper is not None:
+                ax.plot(strides, paper.loc[names, c], ls="--", marker="D", mfc="none", color=f"C{k}",
+                        label=f"{m} (paper, WIDER FACE)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({s for _, s in where.values()}), [str(s) for s in sorted({s for _, s in where.values()})])
+        ax.set_title(c)
+        ax.set_xlabel("anchor stride (px)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("AP")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | None = None,

@@ -6,7 +6,7 @@ import pytest
 
 from gslib.data.wider import WiderGroundTruth, WiderImage
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image, voc_ap
-from gslib.stats import ap_from_counts, mean_interval, paired_bootstrap, verdict
+from gslib.stats import ap_from_counts, equivalence, mean_interval, paired_bootstrap, verdict
 
 
 def test_mean_interval_hand_worked():
@@ -69,3 +69,13 @@ def test_paired_bootstrap_sees_a_real_difference_and_not_a_null_one():
     assert verdict(same["low"], same["high"]) == "inconclusive"
     with pytest.raises(ValueError, match="same images"):
         paired_bootstrap(weak, (weak[0][:-1], weak[1][:-1], weak[2][:-1]))
+
+
+def test_equivalence_by_hand():
+    assert equivalence(-0.01, 0.015, 0.02) == "replicated"
+    assert equivalence(-0.03, 0.01, 0.02) == "inconclusive"  # contains 0, yet reaches past -0.02
+    assert equivalence(0.02, 0.05, 0.02) == "not replicated (different)"  # wholly at or past the bound
+    assert equivalence(-0.09, -0.025, 0.02) == "not replicated (different)"
+    assert equivalence(float("nan"), float("nan"), 0.02) == "inconclusive"  # one seed: no interval
+    with pytest.raises(ValueError, match="must be positive"):
+        equivalence(-0.01, 0.01, 0.0)

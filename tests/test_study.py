@@ -8,12 +8,16 @@ import pytest
 from gslib.experiments import SMOKE, experiment
 from gslib.stats import ap_from_counts
 from gslib.study import (
+    EQUIVALENCE_MARGIN,
     SUBSETS,
     claim_verdict,
     compare,
     counts,
+    equivalence_verdict,
     evaluated_run,
     migrate_counts,
+    plot_by_stride,
+    plot_differences,
     seed_table,
     write_counts,
 )
@@ -148,3 +152,33 @@ def test_claim_verdict_reads_the_mean_interval_of_every_column():
     reversed_ = _differences({"all": [(0.3, 0.1, -0.3)]}, {"all": (-0.4, -0.1)})
     assert claim_verdict("gs-all", pd.concat([reversed_, table[table["column"] == "@16"]]), ["all", "@16"],
                          "GS")["verdict"] == "not replicated (reversed)"
+
+
+def test_equivalence_verdict_needs_every_interval_inside_the_margin():
+    equal = _differences({"all": [(0.30, 0.31, np.nan), (0.28, 0.27, np.nan)]}, {"all": (-0.015, 0.012)})
+    wide = _differences({"all": [(0.30, 0.33, np.nan), (0.28, 0.25, np.nan)]}, {"all": (-0.05, 0.05)})
+    apart = _differences({"all": [(0.30, 0.36, np.nan), (0.28, 0.33, np.nan)]}, {"all": (0.03, 0.08)})
+    row = equivalence_verdict("same-stride", {("P2", "P3"): equal}, ["all"], margin=0.02)
+    assert row == {"claim": "same-stride", "verdict": "replicated",
+                   "ours": "all P2 0.290 vs P3 0.290 (+0.000, 95% CI over seeds [-0.015, +0.012], inside +-0.02; "
+                           "2 seeds); equal = the interval inside +-0.02 AP"}
+    # An interval that contains 0 but reaches past the margin is no evidence of equality.
+    assert equivalence_verdict("x", {("a", "b"): equal, ("a", "c"): wide}, ["all"], 0.02)["verdict"] == "inconclusive"
+    assert "across +-0.02" in equivalence_verdict("x", {("a", "c"): wide}, ["all"], 0.02)["ours"]
+    assert equivalence_verdict("x", {("a", "b"): equal, ("a", "d"): apart}, ["all"],
+                               0.02)["verdict"] == "not replicated (different)"
+    assert EQUIVALENCE_MARGIN == equivalence_verdict.__defaults__[0]
+    fig = plot_differences({"P2 - P3": equal, "a - c": wide}, ["all"], margin=0.02)
+    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["P2 - P3", "a - c"]
+
+
+def test_plot_by_stride_draws_one_line_per_map_in_stride_order():
+    evs = {name: [{"ap": {"all": a}}, {"ap": {"all": a + 0.02}}] for name, a in
+           [("s8-P2", 0.3), ("s4-P2", 0.4), ("s8-P3", 0.31), ("s16-P3", 0.2)]}
+    where = {"s8-P2": ("P2", 8), "s4-P2": ("P2", 4), "s8-P3": ("P3", 8), "s16-P3": ("P3", 16)}
+    fig = plot_by_stride(evs, where, ["all"])
+    bars = fig.axes[0].containers  # errorbar containers, one per map
+    assert [c.get_label() for c in bars] == ["P2 (ours)", "P3 (ours)"]
+    ours = [c.lines[0] for c in bars]
+    assert list(ours[0].get_xdata()) == [4, 8] and np.allclose(ours[0].get_ydata(), [0.41, 0.31])
+    assert list(ours[1].get_xdata()) == [8, 16] and np.allclose(ours[1].get_ydata(), [0.32, 0.21])
