@@ -28,7 +28,8 @@ WIDER_SCALES = (16, 32, 64, 128)
 WIDER_RATIOS = (1.0,)
 COCO_SCALES = (32, 64, 128, 256, 512)
 COCO_RATIOS = (0.5, 1.0, 2.0)
-FEATURE_STRIDES = {"C4": 16, "P2": 4, "P3": 8, "P4": 16, "P5": 32, "P6": 64}
+# The trunk maps C2..C5 (no top-down pathway: RPN, Table 5's C_n rows) and the top-down maps P2..P6.
+FEATURE_STRIDES = {"C2": 4, "C3": 8, "C4": 16, "C5": 32, "P2": 4, "P3": 8, "P4": 16, "P5": 32, "P6": 64}
 
 
 @dataclass(frozen=True)

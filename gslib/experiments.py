@@ -150,13 +150,50 @@ TABLE13 = {
 
 
 def fpn_single(feature: str, stride: int, sampler: str | None = None, **fields) -> Experiment:
-    """FPN-single (Tables 1, 2, 5): all scales on ``feature`` (P2..P5) at anchor ``stride``, with RS, or with
-    ``sampler`` (one of :data:`SAMPLERS`), which the name then ends with (``FPN-single-P3-s8-GS``)."""
+    """FPN-single (Tables 1, 2, 5): all scales on ``feature`` at anchor ``stride``, with RS, or with
+    ``sampler`` (one of :data:`SAMPLERS`), which the name then ends with (``FPN-single-P3-s8-GS``).
+    ``feature`` is a top-down map P2..P5, or a trunk map C2..C5 (Table 5's plain ``C_n`` rows: no top-down
+    pathway, as RPN on C4)."""
     anchors.fpn_single(feature, stride)  # fails early on a stride the map cannot give
     name = f"FPN-single-{feature}-s{stride}"
+    fields.setdefault("top_down", not feature.startswith("C"))
     if sampler is None:
         return _make(name, "fpn_single", feature=feature, stride=stride, **fields)
     return _make(f"{name}-{sampler}", "fpn_single", sampler, feature=feature, stride=stride, **fields)
+
+
+# What variant() names in a detector's name, in this order: the field and how its value is written.
+# ("Focal*" is written FocalStar: no glob character in a run directory's name.)
+_VARIANT_FIELDS = {"sampler": lambda s: s.replace("*", "Star"), "num_samples": lambda n: f"N{n}",
+                   "scales": lambda s: "S" + "-".join(map(str, s)), "reg_loss": str}
+
+
+def variant(base: str, **changes) -> Experiment:
+    """Detector ``base`` (a name :func:`experiment` knows) with fields of :data:`_VARIANT_FIELDS` changed,
+    named by what changed: ``variant("FPN", sampler="OHEM")`` is ``FPN-OHEM``, ``variant("FPN-finest",
+    num_samples=2048)`` ``FPN-finest-N2048``, ``variant("FPN-finest", scales=(16,))`` ``FPN-finest-S16``,
+    ``variant("FPN-finest-sampling", reg_loss="smooth_l1")`` ``FPN-finest-sampling-smooth_l1``,
+    ``variant("FPN", sampler="Focal*")`` ``FPN-FocalStar``. A new sampler
+    brings its own N (:data:`DEFAULT_NUM_SAMPLES`) unless ``num_samples`` is given; N is named only where it
+    is not the sampler's default.
+
+    When the result is a Table 3 detector under another name (FPN-finest with GS is FPN-finest-sampling), that
+    detector is returned: one training is never stored under two names."""
+    unknown = set(changes) - set(_VARIANT_FIELDS) - {"seed"}
+    if unknown:
+        raise ValueError(f"variant({base!r}): cannot name a change of {sorted(unknown)}; it names "
+                         f"{', '.join(_VARIANT_FIELDS)}")
+    config = experiment(base)
+    if "sampler" in changes:
+        changes.setdefault("num_samples", DEFAULT_NUM_SAMPLES[changes["sampler"]])
+    changed = dataclasses.replace(config, **changes)
+    for named in TABLE3.values():
+        if dataclasses.replace(changed, name=named.name, seed=named.seed) == named:
+            return dataclasses.replace(named, seed=changed.seed)
+    suffix = [write(getattr(changed, f)) for f, write in _VARIANT_FIELDS.items()
+              if getattr(changed, f) != getattr(config, f)
+              and not (f == "num_samples" and changed.num_samples == DEFAULT_NUM_SAMPLES[changed.sampler])]
+    return dataclasses.replace(changed, name="-".join([base, *suffix]))
 
 
 class UnknownExperimentError(KeyError):

@@ -1,8 +1,8 @@
 """The runs the notebooks need, declared once, and the queue that trains the missing ones.
 
-:data:`NOTEBOOK_RUNS` lists, per notebook, the experiments it reads (names for
-:func:`gslib.experiments.experiment`, or :class:`~gslib.experiments.Experiment` configs) with their number of
-seeds per profile. The notebooks take their detectors and seeds from it (:func:`notebook_detectors`,
+:data:`NOTEBOOK_RUNS` lists, per notebook and per part of it (a table or a figure), the experiments it reads
+(names for :func:`gslib.experiments.experiment`, or :class:`~gslib.experiments.Experiment` configs) with their
+number of seeds per profile. The notebooks take their detectors and seeds from it (:func:`notebook_detectors`,
 :func:`notebook_seeds`) and read their runs through :func:`notebook_run`, so a notebook and the queue cannot
 disagree on what is needed.
 
@@ -11,9 +11,10 @@ disagree on what is needed.
 
 A run is *stored* (trained and evaluated: ``metrics.json`` and ``evaluation.json``), *trained* (not
 evaluated), *partial* (a checkpoint only: killed mid-training) or *missing*. Without ``--list`` the queue
-trains and evaluates every run that is not stored, in order (seed 0 of every experiment, then seed 1, ...:
-stopped early, it leaves whole seeds to pair), in one process, through :func:`gslib.study.evaluated_run`.
-It is resumable: killed, it resumes the interrupted run from its checkpoint on the next start.
+trains and evaluates every run that is not stored, in order (part by part, and within a part seed 0 of every
+experiment, then seed 1, ...: stopped early, it leaves whole tables and whole seeds to pair), in one process,
+through :func:`gslib.study.evaluated_run`. It is resumable: killed, it resumes the interrupted run from its
+checkpoint on the next start.
 
 Estimates of CPU time come from what the stored runs of the same profile measured: the median
 ``train_seconds`` (metrics.json) and ``inference_seconds`` (evaluation.json) of the runs of the same
@@ -33,7 +34,18 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from gslib.experiments import PROFILES, Experiment, Profile, experiment, is_complete, run_dir
+from gslib import anchors
+from gslib.experiments import (
+    PROFILES,
+    REG_LOSSES,
+    TABLE3,
+    Experiment,
+    Profile,
+    experiment,
+    is_complete,
+    run_dir,
+    variant,
+)
 from gslib.paths import REPO, RESULTS, results_dir
 from gslib.pretrain import TRUNK, pretrained_trunk, trunk_dir
 from gslib.study import EVALUATION, evaluated_run
@@ -46,14 +58,41 @@ SEEDS = {"smoke": 2, "default": 5, "paper": 3}
 # Seeds of every other detector (issue 10: at least 3).
 FEWER_SEEDS = {"smoke": 2, "default": 3, "paper": 3}
 
-# notebook -> [(experiment name or config, {profile: number of seeds})], in the order the queue trains them.
-NOTEBOOK_RUNS: dict[str, list[tuple[str | Experiment, dict[str, int]]]] = {
-    "01": [],  # the anchor distributions of Fig. 2: nothing trained
+# Table 9a's methods in the paper's order (on FPN and on FPN-finest; RS is the baseline itself).
+MINING = ("Focal*", "OHEM", "WRS", "GS", "GS+OHEM", "GS+WRS", "GS+Focal*")
+# Fig. 6: N per image (RS) and per group (GS), 1/4 to 2x the default (1024 and 256): a span of 8x.
+N_RS, N_GS = (256, 512, 1024, 2048), (64, 128, 256, 512)
+
+# notebook -> {part (a table or figure): [(experiment name or config, {profile: seeds})]}. The queue trains
+# part by part, and within a part seed 0 of every experiment first, then seed 1, ...: stopped early, it leaves
+# whole tables, and within the last one whole seeds, to compare.
+NOTEBOOK_RUNS: dict[str, dict[str, list[tuple[str | Experiment, dict[str, int]]]]] = {
+    "01": {},  # the anchor distributions of Fig. 2: nothing trained
     # Table 1: FPN against one layer with FPN's anchor distribution (the headline: 5 seeds), then FPN-single
     # on each map at each stride; P2 at stride 4 is FPN-finest.
-    "02": [("FPN", SEEDS), ("FPN-finest-stride", SEEDS), ("FPN-finest", SEEDS),
-           *((f"FPN-single-{m}", FEWER_SEEDS) for m in ("P2-s8", "P3-s8", "P2-s16", "P3-s16", "P4-s16"))],
-    "03": [("FPN-finest", SEEDS), ("FPN-finest-sampling", SEEDS), ("FPN-finest-stride", SEEDS)],
+    "02": {"Table 1": [("FPN", SEEDS), ("FPN-finest-stride", SEEDS), ("FPN-finest", SEEDS),
+                       *((f"FPN-single-{m}", FEWER_SEEDS) for m in ("P2-s8", "P3-s8", "P2-s16", "P3-s16", "P4-s16"))]},
+    "03": {
+        "Table 3": [(name, SEEDS) for name in TABLE3],
+        # GS on and off on each map: {P2..P5} (FPN), P2 (FPN-finest, in Table 3), P3 / P4 at their own stride,
+        # and the trunk's plain maps C2, C3, C4 (RPN) against P2, P3, P4.
+        "Table 5": [(variant(base, sampler=s), FEWER_SEEDS) for base in
+                    ("FPN", "FPN-single-P3-s8", "FPN-single-P4-s16", "RPN", "FPN-single-C2-s4", "FPN-single-C3-s8")
+                    for s in ("RS", "GS")],
+        "Table 8": [(variant("FPN-finest-sampling", reg_loss=loss), FEWER_SEEDS) for loss in REG_LOSSES],
+        # S: FPN-finest with one anchor scale; M and M+GS are FPN-finest and FPN-finest-sampling (Table 3).
+        "Table 7": [(variant("FPN-finest", scales=(s,)), FEWER_SEEDS) for s in anchors.WIDER_SCALES],
+        "Fig. 6": [(variant(base, num_samples=n), FEWER_SEEDS) for base, ns in
+                   (("FPN", N_RS), ("FPN-finest", N_RS), ("FPN-finest-sampling", N_GS)) for n in ns],
+    },
+    # Fig. 5 and the dilated rows of Table 3, for the trained heads' receptive fields.
+    "04": {"Table 3, dilated": [(name, SEEDS) for name in ("FPN-finest", "FPN-finest-DC", "FPN-finest-sampling",
+                                                           "FPN-finest-DC-sampling")]},
+    # Table 9a: each method on FPN and on FPN-finest; 5 seeds where the paper's headline compares them on
+    # FPN-finest (WRS vs OHEM, GS vs Focal*).
+    "05": {"Table 9a": [(variant(base, sampler=m),
+                         SEEDS if base == "FPN-finest" and m in ("RS", "Focal*", "OHEM", "WRS", "GS") else FEWER_SEEDS)
+                        for base in ("FPN-finest", "FPN") for m in ("RS", *MINING)]},
 }
 
 STATUSES = ("stored", "trained", "partial", "missing")
@@ -71,41 +110,63 @@ def _name(entry: str | Experiment) -> str:
     return entry if isinstance(entry, str) else entry.name
 
 
-def notebook_detectors(notebook: str) -> tuple[str, ...]:
-    """The experiment names ``notebook`` reads, in :data:`NOTEBOOK_RUNS` order."""
-    return tuple(_name(entry) for entry, _ in NOTEBOOK_RUNS[notebook])
+def _entries(notebook: str, part: str | None = None) -> list[tuple[str | Experiment, dict[str, int]]]:
+    parts = NOTEBOOK_RUNS[notebook]
+    if part is not None and part not in parts:
+        raise KeyError(f"notebook {notebook} has no part {part!r}; its parts: {', '.join(parts)}")
+    return [e for name, entries in parts.items() if part in (None, name) for e in entries]
+
+
+def notebook_detectors(notebook: str, part: str | None = None) -> tuple[str, ...]:
+    """The experiment names ``notebook`` (or its ``part``, e.g. "Table 5") reads, in :data:`NOTEBOOK_RUNS`
+    order, each once."""
+    return tuple(dict.fromkeys(_name(entry) for entry, _ in _entries(notebook, part)))
+
+
+def notebook_config(notebook: str, name: str) -> Experiment:
+    """The config (seed 0) that ``notebook`` declares under ``name``."""
+    for entry, _ in _entries(notebook):
+        if _name(entry) == name:
+            return _config(entry, 0)
+    raise KeyError(f"notebook {notebook} reads no experiment {name!r}; it reads "
+                   f"{', '.join(notebook_detectors(notebook))}")
 
 
 def notebook_seeds(notebook: str, profile: str, name: str | None = None) -> int:
-    """The number of seeds of experiment ``name`` of ``notebook`` in ``profile``; with no ``name``, that of
-    every experiment of the notebook, which must then be one number."""
-    counts = {seeds[profile] for entry, seeds in NOTEBOOK_RUNS[notebook] if name in (None, _name(entry))}
+    """The number of seeds of experiment ``name`` of ``notebook`` in ``profile`` (the most any of its parts
+    declares: one part's baseline may be another's headline); with no ``name``, that of every experiment of
+    the notebook, which must then be one number."""
+    counts = {seeds[profile] for entry, seeds in _entries(notebook) if name in (None, _name(entry))}
     if not counts:
         raise KeyError(f"notebook {notebook} reads no experiment {name!r}; it reads "
                        f"{', '.join(notebook_detectors(notebook))}")
-    if len(counts) != 1:
+    if name is None and len(counts) != 1:
         raise ValueError(f"notebook {notebook}: its experiments have {sorted(counts)} seeds in {profile}; "
                          "ask for one experiment's")
-    return counts.pop()
+    return max(counts)
 
 
 def notebook_runs(profile: str, notebook: str | None = None) -> list[tuple[Experiment, Profile]]:
     """The ``(Experiment, Profile)`` of every run ``notebook`` (None: every notebook) needs in ``profile``,
-    each once, seed 0 of every experiment first, then seed 1, ..."""
+    each once, in queue order (see :data:`NOTEBOOK_RUNS`)."""
     return [(config, PROFILES[profile]) for _, config in _planned_configs(profile, notebook)]
 
 
 def _planned_configs(profile: str, notebook: str | None) -> list[tuple[tuple[str, ...], Experiment]]:
     """[(the notebooks that read it, config)] without repeats, in queue order."""
-    by_run: dict[str, tuple[list[str], Experiment, int]] = {}
+    by_run: dict[str, tuple[list[str], Experiment, tuple[int, int]]] = {}
+    part_index = 0
     for nb in [notebook] if notebook else sorted(NOTEBOOK_RUNS):
-        for entry, seeds in NOTEBOOK_RUNS[nb]:
-            for seed in range(seeds[profile]):
-                config = _config(entry, seed)
-                key = run_dir(config, PROFILES[profile]).name
-                by_run.setdefault(key, ([], config, seed))[0].append(nb)
-    ordered = sorted(by_run.values(), key=lambda item: item[2])  # stable: declared order within a seed
-    return [(tuple(notebooks), config) for notebooks, config, _ in ordered]
+        for entries in NOTEBOOK_RUNS[nb].values():
+            for entry, seeds in entries:
+                for seed in range(seeds[profile]):
+                    config = _config(entry, seed)
+                    key = run_dir(config, PROFILES[profile]).name
+                    by_run.setdefault(key, ([], config, (part_index, seed)))[0].append(nb)
+            part_index += 1
+    # Stable: part by part (where a run is first declared), seed-major within a part, declared order within a seed.
+    ordered = sorted(by_run.values(), key=lambda item: item[2])
+    return [(tuple(dict.fromkeys(notebooks)), config) for notebooks, config, _ in ordered]
 
 
 def status(directory: Path) -> str:

@@ -76,7 +76,7 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
                                          coco_gt=coco_gt if coco_gt.is_file() else None)
     seconds = time.perf_counter() - start
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
-    aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if k.startswith("@")})
+    aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if "@" in k})  # "@16", "easy@16", ...
     write_counts(run, {subset: evaluate_wider_per_image(final, gt, subset) for subset in SUBSETS})
     result = {"ap": {k: float(v) for k, v in aps.items()}, "images": len(gt.images),
               "inference_seconds": round(seconds, 2)}

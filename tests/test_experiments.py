@@ -26,6 +26,7 @@ from gslib.experiments import (
     read_config,
     run_dir,
     run_hash,
+    variant,
     write_config,
 )
 from gslib.paths import REPO
@@ -184,3 +185,32 @@ def test_every_stored_run_keeps_its_directory():
     assert stored  # the default profile's 15 runs are committed
     for d in stored:
         assert d.name == f"{read_config(d)[0].name}-{run_hash(*read_config(d))}"
+
+
+def test_variant_names_what_changed_and_never_renames_a_table3_detector():
+    assert variant("FPN", sampler="OHEM") == dataclasses.replace(TABLE3["FPN"], name="FPN-OHEM", sampler="OHEM",
+                                                                  num_samples=1024)
+    assert variant("FPN", sampler="Focal*").name == "FPN-FocalStar"  # no glob character in a run directory
+    assert variant("FPN-finest", sampler="GS+WRS").name == "FPN-finest-GS+WRS"
+    assert variant("FPN-finest", sampler="GS+WRS").num_samples == 256  # the sampler's own N
+    assert variant("FPN-finest", num_samples=2048).name == "FPN-finest-N2048"
+    assert variant("FPN-finest-sampling", num_samples=512).name == "FPN-finest-sampling-N512"
+    assert variant("FPN-finest", scales=(16,)).name == "FPN-finest-S16"
+    assert variant("FPN-finest-sampling", reg_loss="smooth_l1").name == "FPN-finest-sampling-smooth_l1"
+    # The same training under a Table 3 name is that detector (its stored runs are reused), at any seed.
+    assert variant("FPN-finest", sampler="GS") == TABLE3["FPN-finest-sampling"]
+    assert variant("FPN-finest-DC", sampler="GS+WRS", seed=2) == dataclasses.replace(TABLE3["FPN-finest-DC-WRS"],
+                                                                                      seed=2)
+    assert variant("FPN-finest-sampling", num_samples=256) == TABLE3["FPN-finest-sampling"]  # its default N
+    assert variant("FPN-single-P3-s8", sampler="GS") == experiment("FPN-single-P3-s8").__class__(
+        **{**dataclasses.asdict(experiment("FPN-single-P3-s8")), "name": "FPN-single-P3-s8-GS", "sampler": "GS",
+           "num_samples": 256})
+    with pytest.raises(ValueError, match=r"cannot name a change of \['dilated_head'\]"):
+        variant("FPN-finest", dilated_head=True)
+
+
+def test_single_maps_of_the_trunk_have_no_top_down_pathway():
+    plain = experiment("FPN-single-C3-s8")
+    assert not plain.top_down and experiment("FPN-single-P3-s8").top_down
+    assert build_layout(plain) == anchors.fpn_single("C3", 8)
+    assert anchors.FEATURE_STRIDES["C2"] == 4 and anchors.fpn_single("C2", 8).levels[0].subsample == 2

@@ -7,7 +7,7 @@ import pytest
 from killing import kill_at_stall, run_to_end
 
 from gslib import runs
-from gslib.experiments import SMOKE, experiment, run_dir
+from gslib.experiments import SMOKE, TABLE3, experiment, run_dir
 from gslib.study import EVALUATION
 
 CHILD = r"""
@@ -35,13 +35,23 @@ def results(tmp_path, monkeypatch):
     return tmp_path / "results"
 
 
-def test_notebook_03_declares_its_detectors_and_seeds():
-    assert runs.notebook_detectors("03") == ("FPN-finest", "FPN-finest-sampling", "FPN-finest-stride")
-    assert [runs.notebook_seeds("03", p) for p in ("smoke", "default", "paper")] == [2, 5, 3]
+def test_notebook_03_declares_every_table_and_the_queue_trains_part_by_part(monkeypatch):
+    assert runs.notebook_detectors("03", "Table 3") == tuple(TABLE3)
+    assert [runs.notebook_seeds("03", p, "FPN-finest") for p in ("smoke", "default", "paper")] == [2, 5, 3]
+    # Declared at 3 seeds in Table 8 (LS-IoU is its default loss) but 5 in Table 3: the larger count.
+    assert runs.notebook_seeds("03", "default", "FPN-finest-sampling") == 5
+    assert runs.notebook_seeds("03", "default", "FPN-GS") == 3
+    assert {"FPN-single-C3-s8", "FPN-single-C3-s8-GS", "RPN-GS"} <= set(runs.notebook_detectors("03", "Table 5"))
+    assert runs.notebook_config("05", "FPN-OHEM").sampler == "OHEM"
+    with pytest.raises(KeyError, match="no part 'Table 4'"):
+        runs.notebook_detectors("03", "Table 4")
     assert runs.notebook_runs("smoke", "01") == []
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "03", {"Table 3": [("FPN-finest", {"smoke": 2}), ("FPN", {"smoke": 2})],
+                                                   "Table 8": [("RPN", {"smoke": 2}), ("FPN", {"smoke": 1})]})
     queue = runs.notebook_runs("smoke", "03")
-    # Seed 0 of every detector first, then seed 1; each run once, in the smoke profile.
-    assert [(c.name, c.seed) for c, _ in queue] == [(n, s) for s in range(2) for n in runs.notebook_detectors("03")]
+    # Part by part, seed-major within a part; each run once, where it is first declared; the smoke profile.
+    assert [(c.name, c.seed) for c, _ in queue] == [("FPN-finest", 0), ("FPN", 0), ("FPN-finest", 1), ("FPN", 1),
+                                                     ("RPN", 0), ("RPN", 1)]
     assert all(p is SMOKE for _, p in queue)
 
 
@@ -57,9 +67,10 @@ def test_notebook_02_asks_for_seeds_per_detector():
 
 
 def test_a_run_shared_by_two_notebooks_is_queued_once(monkeypatch):
-    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "02", [("FPN-finest-stride", {"smoke": 1}), ("FPN", {"smoke": 1})])
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "02", {"Table 1": [("FPN-finest-stride", {"smoke": 1}),
+                                                               ("FPN", {"smoke": 1})]})
     queue = [(c.name, c.seed) for c, _ in runs.notebook_runs("smoke")]
-    assert queue.count(("FPN-finest-stride", 0)) == 1 and ("FPN", 0) in queue and len(queue) == 7
+    assert queue.count(("FPN-finest-stride", 0)) == 1 and ("FPN", 0) in queue and len(queue) == len(set(queue))
 
 
 def _fake_run(directory, train_seconds=None, inference_seconds=None, checkpoint=False, name="FPN-finest"):
@@ -73,7 +84,9 @@ def _fake_run(directory, train_seconds=None, inference_seconds=None, checkpoint=
         (directory / "checkpoint.pt").write_bytes(b"")
 
 
-def test_status_and_estimates_come_from_the_stored_runs(tmp_path, results):
+def test_status_and_estimates_come_from_the_stored_runs(tmp_path, results, monkeypatch):
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "03", {"Table 3": [(n, {"smoke": 2}) for n in (
+        "FPN-finest", "FPN-finest-sampling", "FPN-finest-stride")]})
     folder = tmp_path / "runs"
     directory = {(c.name, c.seed): run_dir(c, SMOKE, folder) for c, _ in runs.notebook_runs("smoke", "03")}
     _fake_run(directory["FPN-finest", 0], 100.0, 20.0)                        # stored
@@ -101,6 +114,7 @@ def test_a_notebook_without_train_missing_names_the_make_command(results):
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
 def test_a_killed_queue_resumes_the_interrupted_run_from_its_checkpoint(tmp_path, results):
+    # (The child process reads the declared queue: its first runs are Table 3's RPN and FPN-finest, seed 0.)
     first, second = [r for r in runs.plan("smoke", "03")[:3] if r.config]
     checkpoint = first.directory / "checkpoint.pt"
     # Killed at the start of iteration 5 of the first run, after its checkpoint of iteration 3.

@@ -253,13 +253,16 @@ def test_all_ignores_invalid_boxes_and_at_s_uses_one_subdetector():
                               [200, 0, 20, 20, 0.7, 32],    # on the invalid box: ignored in "all"
                               [400, 0, 20, 20, 0.1, 16]])}  # false positive of sub-detector 16
     result = evaluate_wider(preds, ground_truth([image]))
-    assert list(result) == ["easy", "medium", "hard", "all", "@16", "@32"]
+    assert list(result) == ["easy", "medium", "hard", "all", "@16", "@32", "easy@16", "easy@32", "medium@16",
+                            "medium@32", "hard@16", "hard@32"]
     assert result["all"].num_faces == 2 and result["all"].ap == 1.0
     # @16: found box 0 (then a false positive at the lowest score); box 1 never.
     assert result["@16"].ap == 0.5 and result["@32"].ap == 0.5
     # "@S" is "all" on a prediction set holding only that sub-detector's rows (normalised alone).
     only16 = {"e/a": preds["e/a"][preds["e/a"][:, 5] == 16, :5]}
-    assert evaluate_wider(only16, ground_truth([image]))["all"].ap == result["@16"].ap
+    alone = evaluate_wider(only16, ground_truth([image]))
+    assert alone["all"].ap == result["@16"].ap
+    assert all(alone[subset].ap == result[f"{subset}@16"].ap for subset in ("easy", "medium", "hard"))
     # Rows without the 6th column belong to no sub-detector.
     assert list(evaluate_wider({"e/a": preds["e/a"][:, :5]}, ground_truth([image]))) == [
         "easy", "medium", "hard", "all"]
@@ -366,12 +369,12 @@ def test_cli_json_and_pr_curves(generated, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and out.count("\n") == 1
     aps = json.loads(out)
-    assert list(aps) == ["easy", "medium", "hard", "all", "@16"]
+    assert list(aps) == ["easy", "medium", "hard", "all", "@16", "easy@16", "medium@16", "hard@16"]
     assert all(0 < ap < 1 for ap in aps.values())
     assert aps == {k: v.ap for k, v in evaluate_wider(preds, read_wider_mat(gt_dir)).items()}
     lines = (tmp_path / "pr.csv").read_text().splitlines()
     assert lines[0] == "curve,threshold,precision,recall,true_positives,proposals"
-    assert len(lines) == 1 + 5 * 1000 and lines[1].startswith("easy,0.999,")
+    assert len(lines) == 1 + 8 * 1000 and lines[1].startswith("easy,0.999,")
 
 
 def test_cli_names_missing_files(generated, tmp_path, capsys):

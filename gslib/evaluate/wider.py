@@ -319,9 +319,10 @@ def evaluate_wider(preds, gt, iou_threshold: float = IOU_THRESHOLD,
     preds: ``{"<event>/<image name without .jpg>": (K, 5 or 6) x y w h score [sub-detector]}`` or an
         official prediction folder (read with :func:`gslib.data.wider.read_predictions`).
     gt: :class:`gslib.data.wider.WiderGroundTruth` or a folder holding the four official .mat files.
-    Returns ``{"easy", "medium", "hard" (those in gt.subsets), "all", "@S" for each sub-detector S present:
-    PRCurve}``; ``{k: v.ap for k, v in result.items()}`` gives the APs. "all" and "@S" need the invalid
-    labels and are left out (with a warning) when the ground truth has none.
+    Returns ``{"easy", "medium", "hard" (those in gt.subsets), "all", "@S" for each sub-detector S present,
+    then "<subset>@S" (sub-detector S on subset easy / medium / hard, Table 7): PRCurve}``;
+    ``{k: v.ap for k, v in result.items()}`` gives the APs. "all" and "@S" need the invalid labels and are
+    left out (with a warning) when the ground truth has none.
     """
     preds, gt = _load(preds, gt)
     c = _Claims(preds, gt, iou_threshold)
@@ -334,9 +335,16 @@ def evaluate_wider(preds, gt, iou_threshold: float = IOU_THRESHOLD,
         return results
     valid = _valid(gt)
     results["all"] = pr_curve(c.scores, c.claimed, valid, num_thresholds)
-    for s in np.unique(c.subdetector[~np.isnan(c.subdetector)]):
+    detectors = np.unique(c.subdetector[~np.isnan(c.subdetector)])
+    for s in detectors:
         rows = c.subdetector == s
         results[f"@{s:g}"] = pr_curve(c.scores[rows], c.claimed[rows], valid, num_thresholds)
+    # Table 7: each sub-detector on each subset, "<subset>@S" ("@S" alone is on "all").
+    for subset in [s for s in SUBSETS if s in gt.subsets]:
+        for s in detectors:
+            rows = c.subdetector == s
+            results[f"{subset}@{s:g}"] = pr_curve(c.scores[rows], c.claimed[rows], c.keep(gt.subsets[subset]),
+                                                  num_thresholds)
     return results
 
 
