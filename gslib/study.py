@@ -29,19 +29,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from gslib.data.wider import read_predictions, read_wider_mat
+from gslib.datasets import to_tensor
 from gslib.diagnose import false_positive_kinds, recall_by_size
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
 from gslib.experiments import Experiment, Profile, is_complete, run_dir
 from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
+from gslib.receptive_field import effective_receptive_field
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
 from gslib.store import default_device, write_atomic
 from gslib.train import autocast_dtype_for, load_trained, train
 
 EVALUATION = "evaluation.json"
 DIAGNOSTICS = "diagnostics.json"
+ERF = "erf.npz"
 VAL_IMAGES = "WIDER_val/images"
 GROUND_TRUTH = "eval_tools/ground_truth"
 COCO_VAL = "annotations/instances_val.json"  # the embedded benchmark's val set as COCO JSON, when present
@@ -108,6 +112,26 @@ def diagnostics(run: Path, profile: Profile) -> dict:
     result = {"recall_by_size": table.to_dict(orient="records"), "false_positives": false_positive_kinds(preds, gt)}
     write_atomic(path, json.dumps(result, indent=1, allow_nan=False) + "\n")
     return json.loads(path.read_text())
+
+
+def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 64) -> np.ndarray:
+    """The trained detector's effective receptive field (:func:`gslib.receptive_field.effective_receptive_field`)
+    over the first ``images`` validation images at their own size, ``(2 half + 1)^2``, summing to 1; computed
+    once from the run's weights and stored as ``erf.npz`` (committed: the weights are not)."""
+    path = run / ERF
+    if path.is_file():
+        with np.load(path) as f:
+            return f["erf"].astype(np.float64)
+    gt = read_wider_mat(profile.path(GROUND_TRUTH))
+    tensors = []
+    for im in gt.images[:images]:
+        with Image.open(profile.path(VAL_IMAGES) / im.name) as image:
+            tensors.append(to_tensor(image.convert("RGB")))
+    erf = effective_receptive_field(load_trained(run), tensors, half).astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, erf=erf)
+    write_atomic(path, buffer.getvalue())
+    return erf.astype(np.float64)
 
 
 def _smallest_int(a: np.ndarray) -> np.ndarray:

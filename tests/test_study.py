@@ -121,6 +121,17 @@ def test_diagnostics_are_computed_once_and_stored(tmp_path):
     assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp
 
 
+def test_the_receptive_field_is_computed_once_from_the_weights_and_read_without_them(tmp_path):
+    from gslib.study import receptive_field
+
+    run, _ = evaluated_run(experiment("FPN-finest"), SMOKE, progress=False, runs=tmp_path)
+    erf = receptive_field(run, SMOKE, images=2, half=20)
+    assert erf.shape == (41, 41) and erf.sum() == pytest.approx(1, abs=1e-4)
+    assert (run / "erf.npz").stat().st_size < 20_000
+    (run / "checkpoint.pt").unlink()  # as on a fresh clone: the committed record, no weights
+    assert np.array_equal(receptive_field(run, SMOKE, images=2, half=20), erf)
+
+
 def _differences(columns: dict[str, list[tuple[float, float, float]]], mean_interval: dict):
     """compare()'s tables of several columns, stacked: per column, seed rows (baseline, method, bootstrap low
     or NaN) and the mean row with the given interval."""
