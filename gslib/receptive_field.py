@@ -76,9 +76,17 @@ def upsampled_conv_footprint(size: int = 8) -> dict[str, torch.Tensor]:
 def head_footprint(head: nn.Module, in_channels: int, size: int = 41) -> torch.Tensor:
     """Fig. 5's receptive field in cells of the map: |d logits / d map| of ``head`` (an RPN or dilated head)
     at the centre cell of a ``size x size`` map of ``in_channels`` -> (size, size). The 3x3 head sees 3 x 3
-    cells; a 3x3/d branch sees ``2 d + 1`` a side."""
-    x = torch.randn(1, in_channels, size, size, generator=torch.Generator().manual_seed(0))
-    return gradient_footprint(lambda m: head(m)[0], x, (size // 2, size // 2))
+    cells; a 3x3/d branch sees ``2 d + 1`` a side. Measured on a copy with |weights|, no biases and a map of
+    ones, so that every ReLU passes and every tap shows (random weights would hide the taps of a branch
+    whose ReLU is off)."""
+    head = copy.deepcopy(head)
+    with torch.no_grad():
+        for m in head.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.abs_()
+                if m.bias is not None:
+                    m.bias.zero_()
+    return gradient_footprint(lambda x: head(x)[0], torch.ones(1, in_channels, size, size), (size // 2, size // 2))
 
 
 def support(footprint: torch.Tensor) -> tuple[int, int]:
@@ -125,3 +133,58 @@ def radius_of_mass(erf: np.ndarray, share: float) -> float:
     order = np.argsort(r, kind="stable")
     mass = np.cumsum(erf.ravel()[order]) / erf.sum()
     return float(r[order][np.searchsorted(mass, share)])
+
+
+def fig4_verdict(footprints: dict[str, torch.Tensor]) -> dict:
+    """The claim "rf-equiv" judged on :func:`upsampled_conv_footprint`'s footprints: replicated when the 3x3
+    on gslib's x2 map (the top-down pathway's own up-sampling) has exactly the 2x2's support, not replicated
+    otherwise; ``ours`` gives the supports and the share of the gradient in the best 2x2 window."""
+    ours, nearest, square = (footprints[k] for k in ("3x3 on x2 (gslib)", "3x3 on x2 (nearest)", "2x2 on original"))
+    same = support(ours) == support(square) and torch.equal(ours != 0, square != 0)
+    text = (f"3x3 on the top-down pathway's x2 map (bilinear): support {support(ours)[0]}x{support(ours)[1]} on the "
+            f"original map, {best_window_share(ours, 2):.0%} of the gradient in its best 2x2; with nearest "
+            f"up-sampling: support {support(nearest)[0]}x{support(nearest)[1]}, exactly the 2x2's pixels "
+            f"({'yes' if torch.equal(nearest != 0, square != 0) else 'no'})")
+    return {"claim": "rf-equiv", "ours": text, "verdict": "replicated" if same else "not replicated"}
+
+
+def plot_footprints(footprints: dict[str, torch.Tensor | np.ndarray], unit: str = "pixel of the original map"):
+    """One heat map per footprint, side by side, each normalised to its maximum."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(footprints), figsize=(3.2 * len(footprints), 3.2), squeeze=False)
+    for ax, (name, f) in zip(axes[0], footprints.items()):
+        f = np.asarray(f, dtype=float)
+        ax.imshow(f / f.max(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_erf(fields: dict[str, np.ndarray]):
+    """Effective receptive fields: each mean field as a heat map (log scale), and the share of its mass
+    within each radius of the centre, one line per detector."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, len(fields) + 1, figsize=(3.4 * (len(fields) + 1), 3.3))
+    for ax, (name, erf) in zip(axes, fields.items()):
+        ax.imshow(erf, cmap="magma", norm=LogNorm(vmin=erf.max() * 1e-3, vmax=erf.max()))
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for name, erf in fields.items():
+        radii = np.arange(0, erf.shape[0] // 2 + 1)
+        half = erf.shape[0] // 2
+        yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+        r = np.hypot(yy, xx)
+        axes[-1].plot(radii, [erf[r <= k].sum() / erf.sum() for k in radii], label=name)
+    axes[-1].set_xlabel("radius from the cell's centre (px)")
+    axes[-1].set_ylabel("share of the gradient")
+    axes[-1].grid(alpha=0.3)
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
