@@ -43,8 +43,9 @@ bench: setup
 	$(PY) -m gslib.bench matching --profile $(PROFILE) --json > $(RESULTS)/bench/matching.json
 	$(PY) -m gslib.bench evaluate --profile $(PROFILE) --json > $(RESULTS)/bench/evaluate.json
 	$(PY) -m gslib.bench train --profile $(PROFILE) --json > $(RESULTS)/bench/train.json
+	$(PY) -m gslib.bench mining --profile $(PROFILE) --json > $(RESULTS)/bench/mining.json
 	$(PY) -m gslib.bench run --profile $(PROFILE) --json > $(RESULTS)/bench/run.json
-	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json \
+	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json $(RESULTS)/bench/mining.json \
 	  $(RESULTS)/bench/run.json
 
 # Trains and evaluates, in one resumable process, the runs the notebooks need that are not stored in

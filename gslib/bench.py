@@ -55,7 +55,7 @@ from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
 from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
 from gslib.datasets import WiderDataset, pad_collate
 from gslib.evaluate.wider import evaluate_wider
-from gslib.experiments import PROFILES, TABLE13, experiment, total_iterations
+from gslib.experiments import PROFILES, SAMPLERS, TABLE13, experiment, total_iterations, variant
 from gslib.inference import detect
 from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
@@ -313,6 +313,30 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
             "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3)}
 
 
+def bench_mining(profile_name: str = "default", iterations: int = 10, bases=("FPN", "FPN-finest")) -> dict:
+    """Table 9a's training cost: ms per training iteration of each sampler of :data:`SAMPLERS` on each of
+    ``bases`` (the same model, weights and batch; every sampler side by side, :func:`_time_iterations`),
+    and each per-iteration ratio to RS. The paper argues that OHEM's NMS costs time and WRS does not."""
+    profile = PROFILES[profile_name]
+    if profile.synth_profile:
+        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""), progress=False)
+    if profile.cpu_threads:
+        torch.set_num_threads(profile.cpu_threads)
+    dataset = WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations),
+                           seed=0, scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip)
+    batch = pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+    result = {"profile": profile_name, "threads": torch.get_num_threads(), "iterations": iterations,
+              "input": list(batch.images.shape[2:])}
+    for base in bases:
+        configs = {m: variant(base, sampler=m) for m in SAMPLERS}
+        torch.manual_seed(0)
+        model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
+        ms = _time_iterations(model, batch, configs, profile, iterations)
+        result[base] = {m: {"detector": configs[m].name, "ms": spread(ms[m], 1),
+                            "over_rs": spread(ratios(ms[m], ms["RS"]), 3)} for m in SAMPLERS}
+    return result
+
+
 def _said(s: dict) -> str:
     """A :func:`spread` as text: "median [min, max]"."""
     return f"{s['median']} [{s['min']}, {s['max']}]"
@@ -461,6 +485,10 @@ def main(argv=None) -> None:
     r.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     r.add_argument("--iterations", type=int, default=30)
     r.add_argument("--test-images", type=int, default=20)
+    g = sub.add_parser("mining", help="ms per training iteration of every sampler (Table 9a) against RS")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    g.add_argument("--iterations", type=int, default=10)
     e = sub.add_parser("evaluate", help="seconds to evaluate a full-size WIDER-format val set")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--profile", default="default", choices=sorted(SIZES), help="sizes (smoke: 50 images)")
@@ -471,6 +499,17 @@ def main(argv=None) -> None:
     if args.what == "run":
         result = bench_run(args.profile, args.iterations, args.test_images)
         print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return
+    if args.what == "mining":
+        result = bench_mining(args.profile, args.iterations)
+        if args.json:
+            print(json.dumps(result))
+            return
+        print(f"{args.profile} profile, batch at {result['input']}, {result['threads']} threads; median [min, max] "
+              f"of {args.iterations} iterations side by side")
+        for base in (k for k in result if isinstance(result[k], dict)):
+            for r in result[base].values():
+                print(f"{r['detector']:>28}: {_said(r['ms'])} ms, / RS {_said(r['over_rs'])}")
         return
     if args.what == "train":
         result = bench_train(args.profile, args.iterations)

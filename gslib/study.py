@@ -35,7 +35,7 @@ from gslib.data.wider import read_predictions, read_wider_mat
 from gslib.datasets import to_tensor
 from gslib.diagnose import false_positive_kinds, recall_by_size
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
-from gslib.experiments import Experiment, Profile, is_complete, run_dir
+from gslib.experiments import Experiment, Profile, is_complete, read_config, run_dir
 from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
@@ -81,6 +81,10 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     seconds = time.perf_counter() - start
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
     aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if "@" in k})  # "@16", "easy@16", ...
+    # A sub-detector that kept no detection has AP 0 (the evaluator only sees the scales that occur).
+    for scale in read_config(run)[0].scales:
+        for key in (f"@{scale}", *(f"{subset}@{scale}" for subset in ("easy", "medium", "hard"))):
+            aps.setdefault(key, 0.0)
     write_counts(run, {subset: evaluate_wider_per_image(final, gt, subset) for subset in SUBSETS})
     result = {"ap": {k: float(v) for k, v in aps.items()}, "images": len(gt.images),
               "inference_seconds": round(seconds, 2)}
@@ -308,6 +312,26 @@ def equivalence_verdict(claim: str, tables: dict[tuple[str, str], pd.DataFrame],
               "not replicated (different)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
     return {"claim": claim, "ours": "; ".join(words) + f"; equal = the interval inside +-{margin} AP",
             "verdict": judged}
+
+
+def small_not_large_verdict(claim: str, tables: dict[str, pd.DataFrame], small: str = "@16",
+                            large=("@64", "@128"), margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """A claim that methods help the small sub-detector but not the large ones, for :func:`gslib.claims.
+    write_verdicts`. tables: ``{label: compare tables}`` (method minus baseline, columns ``small`` and
+    ``large``). Replicated when every method's ``small`` interval lies above 0 and no ``large`` interval
+    reaches ``margin`` (no gain as large as the margin); not replicated when a ``small`` interval lies below 0
+    or a ``large`` one wholly above the margin; inconclusive otherwise."""
+    words, ok, broken = [], [], []
+    for label, table in tables.items():
+        rows = {c: table[(table["column"] == c) & (table["seed"] == "mean")].iloc[0] for c in (small, *large)}
+        seeds = int(((table["column"] == small) & (table["seed"] != "mean")).sum())
+        ok.append(rows[small]["low"] > 0 and all(rows[c]["high"] < margin for c in large))
+        broken.append(rows[small]["high"] < 0 or any(rows[c]["low"] > margin for c in large))
+        words.append(f"{label}: " + ", ".join(f"{c} {r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+                                              for c, r in rows.items()) + f" ({seeds} seeds)")
+    verdict_ = "replicated" if all(ok) else "not replicated" if any(broken) else "inconclusive"
+    return {"claim": claim, "verdict": verdict_,
+            "ours": "; ".join(words) + f"; helps = interval above 0, not = interval below +{margin}"}
 
 
 def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | None = None):

@@ -59,6 +59,19 @@ def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
         assert rs > 0 and gs > 0 and abs(result[f"{prefix}gs_over_rs"]["median"] - gs / rs) < 0.01
 
 
+def test_mining_benchmark_times_every_sampler_against_rs():
+    from gslib.bench import bench_mining
+
+    result = bench_mining("smoke", iterations=1, bases=("FPN-finest",))
+    rows = result["FPN-finest"]
+    assert list(rows) == ["RS", "GS", "OHEM", "WRS", "Focal*", "GS+OHEM", "GS+WRS", "GS+Focal*"]
+    assert rows["GS"]["detector"] == "FPN-finest-sampling" and rows["Focal*"]["detector"] == "FPN-finest-FocalStar"
+    assert rows["RS"]["over_rs"]["median"] == 1.0
+    assert all(r["ms"]["median"] > 0 for r in rows.values())
+    ohem = rows["OHEM"]
+    assert abs(ohem["over_rs"]["median"] - ohem["ms"]["median"] / rows["RS"]["ms"]["median"]) < 0.01
+
+
 def test_spread_is_the_median_quartiles_and_range():
     s = spread([5.0, 1.0, 3.0, 2.0, 4.0])
     assert s == {"median": 3.0, "q1": 2.0, "q3": 4.0, "min": 1.0, "max": 5.0, "n": 5}

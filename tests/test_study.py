@@ -19,6 +19,7 @@ from gslib.study import (
     plot_by_stride,
     plot_differences,
     seed_table,
+    small_not_large_verdict,
     write_counts,
 )
 
@@ -193,3 +194,30 @@ def test_plot_by_stride_draws_one_line_per_map_in_stride_order():
     ours = [c.lines[0] for c in bars]
     assert list(ours[0].get_xdata()) == [4, 8] and np.allclose(ours[0].get_ydata(), [0.41, 0.31])
     assert list(ours[1].get_xdata()) == [8, 16] and np.allclose(ours[1].get_ydata(), [0.32, 0.21])
+
+
+def test_small_not_large_needs_a_small_gain_and_no_large_one():
+    table = _differences({"@16": [(0.2, 0.3, np.nan), (0.2, 0.32, np.nan)], "@64": [(0.2, 0.2, np.nan)] * 2,
+                          "@128": [(0.1, 0.1, np.nan)] * 2},
+                         {"@16": (0.05, 0.15), "@64": (-0.01, 0.01), "@128": (-0.03, 0.015)})
+    row = small_not_large_verdict("mining-small", {"OHEM": table})
+    assert row["verdict"] == "replicated" and row["ours"].startswith("OHEM: @16 +0.110 [+0.050, +0.150], @64")
+    wide = table.copy()
+    wide.loc[(wide["column"] == "@128") & (wide["seed"] == "mean"), "high"] = 0.05  # could be a real gain
+    assert small_not_large_verdict("x", {"OHEM": table, "Focal*": wide})["verdict"] == "inconclusive"
+    large = table.copy()
+    large.loc[(large["column"] == "@64") & (large["seed"] == "mean"), ["low", "high"]] = (0.03, 0.06)
+    assert small_not_large_verdict("x", {"OHEM": large})["verdict"] == "not replicated"
+
+
+def test_a_sub_detector_without_detections_scores_zero(tmp_path, monkeypatch):
+    """Regression: a smoke run whose scale-16 boxes all fell below the score floor had no "@16" in its
+    evaluation, and notebook 05's table raised KeyError; such a sub-detector's AP is 0."""
+    import gslib.study as study
+
+    run, _ = evaluated_run(experiment("FPN-finest"), SMOKE, progress=False, runs=tmp_path)
+    real = study.evaluate_wider
+    monkeypatch.setattr(study, "evaluate_wider",
+                        lambda preds, gt: {k: v for k, v in real(preds, gt).items() if "@16" not in k})
+    ap = study.evaluate_run(run, SMOKE, progress=False)["ap"]
+    assert ap["@16"] == ap["easy@16"] == ap["hard@16"] == 0.0 and "@32" in ap
