@@ -284,12 +284,8 @@ def _time_iterations(model, batch, configs: dict, profile, iterations: int, befo
     return side_by_side({name: timed(name) for name in configs}, iterations)
 
 
-def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
-    """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
-    model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
-    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
-    each per-iteration ratio GS / RS as its :func:`spread`."""
-
+def _first_batch(profile_name: str):
+    """The profile (its benchmark made if missing, its CPU threads set) and its first training batch."""
     profile = PROFILES[profile_name]
     if profile.synth_profile:
         synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""), progress=False)
@@ -297,7 +293,16 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
         torch.set_num_threads(profile.cpu_threads)
     dataset = WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations),
                            seed=0, scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip)
-    batch = pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+    return profile, pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+
+
+def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
+    """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
+    model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
+    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
+    each per-iteration ratio GS / RS as its :func:`spread`."""
+
+    profile, batch = _first_batch(profile_name)
     configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling")}
     torch.manual_seed(0)
     model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
@@ -317,14 +322,7 @@ def bench_mining(profile_name: str = "default", iterations: int = 10, bases=("FP
     """Table 9a's training cost: ms per training iteration of each sampler of :data:`SAMPLERS` on each of
     ``bases`` (the same model, weights and batch; every sampler side by side, :func:`_time_iterations`),
     and each per-iteration ratio to RS. The paper argues that OHEM's NMS costs time and WRS does not."""
-    profile = PROFILES[profile_name]
-    if profile.synth_profile:
-        synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""), progress=False)
-    if profile.cpu_threads:
-        torch.set_num_threads(profile.cpu_threads)
-    dataset = WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations),
-                           seed=0, scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip)
-    batch = pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+    profile, batch = _first_batch(profile_name)
     result = {"profile": profile_name, "threads": torch.get_num_threads(), "iterations": iterations,
               "input": list(batch.images.shape[2:])}
     for base in bases:
