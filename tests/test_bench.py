@@ -113,3 +113,5 @@ def test_run_benchmark_prices_a_run_from_its_parts():
                     + r["test_images"] * r[f"test_s_per_image{suffix}"])
         assert abs(r[f"run_s{suffix}"] - expected) <= 0.002 * expected + 0.2
     assert abs(r["run_cost_ratio"] - r["run_s"] / r["run_s_baseline"]) <= 0.01 / r["run_s_baseline"] + 0.002
+    # The data as a run reads it: smoke trains half an epoch, so every image it reads is decoded.
+    assert r["data_ms_per_iteration"] == r["data_ms_first_epoch"] and r["data_ms_cached"] > 0
