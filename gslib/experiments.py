@@ -385,6 +385,17 @@ PAPER = Profile(
 PROFILES = {"smoke": SMOKE, "default": DEFAULT, "paper": PAPER}
 
 
+def scheduled(profile: Profile, factor: float) -> Profile:
+    """``profile`` trained ``factor`` times as long: its epochs and its learning-rate steps scaled (the
+    warm-up kept). Same name and results folder, another hash: a run at 2x has its own directory."""
+    if factor == 1:
+        return profile
+    if not factor > 0:
+        raise ValueError(f"a schedule factor must be positive, got {factor}")
+    return dataclasses.replace(profile, epochs=profile.epochs * factor,
+                               lr_steps=tuple(step * factor for step in profile.lr_steps))
+
+
 # ----------------------------------------------------------------------------------------------------
 # Hashes, config files and run directories
 # ----------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from gslib.experiments import (
     experiment,
     is_complete,
     run_dir,
+    scheduled,
     variant,
 )
 from gslib.paths import REPO, RESULTS, results_dir
@@ -62,11 +63,14 @@ FEWER_SEEDS = {"smoke": 2, "default": 3, "paper": 3}
 MINING = ("Focal*", "OHEM", "WRS", "GS", "GS+OHEM", "GS+WRS", "GS+Focal*")
 # Fig. 6: N per image (RS) and per group (GS), 1/4 to 2x the default (1024 and 256): a span of 8x.
 N_RS, N_GS = (256, 512, 1024, 2048), (64, 128, 256, 512)
+# The longer-training check: the profile's schedule times these factors (epochs and learning-rate steps).
+SCHEDULES = (1.0, 2.0, 4.0)
 
-# notebook -> {part (a table or figure): [(experiment name or config, {profile: seeds})]}. The queue trains
-# part by part, and within a part seed 0 of every experiment first, then seed 1, ...: stopped early, it leaves
-# whole tables, and within the last one whole seeds, to compare.
-NOTEBOOK_RUNS: dict[str, dict[str, list[tuple[str | Experiment, dict[str, int]]]]] = {
+# notebook -> {part (a table or figure): [(experiment name or config, {profile: seeds}[, schedule factor])]}.
+# The queue trains part by part, and within a part seed 0 of every experiment first, then seed 1, ...: stopped
+# early, it leaves whole tables, and within the last one whole seeds, to compare. A schedule factor (default 1)
+# trains the entry at that multiple of the profile's epochs (experiments.scheduled).
+NOTEBOOK_RUNS: dict[str, dict[str, list[tuple]]] = {
     "01": {},  # the anchor distributions of Fig. 2: nothing trained
     # Table 1: FPN against one layer with FPN's anchor distribution (the headline: 5 seeds), then FPN-single
     # on each map at each stride; P2 at stride 4 is FPN-finest.
@@ -84,6 +88,9 @@ NOTEBOOK_RUNS: dict[str, dict[str, list[tuple[str | Experiment, dict[str, int]]]
         "Table 7": [(variant("FPN-finest", scales=(s,)), FEWER_SEEDS) for s in anchors.WIDER_SCALES],
         "Fig. 6": [(variant(base, num_samples=n), FEWER_SEEDS) for base, ns in
                    (("FPN", N_RS), ("FPN-finest", N_RS), ("FPN-finest-sampling", N_GS)) for n in ns],
+        # Beyond the paper: the headline detectors at 2x and 4x the schedule (1x is Table 3's).
+        "Schedule": [(name, FEWER_SEEDS, factor) for factor in SCHEDULES[1:]
+                     for name in ("FPN-finest", "FPN-finest-sampling", "FPN-finest-stride")],
     },
     # Fig. 5 and the dilated rows of Table 3, for the trained heads' receptive fields.
     "04": {"Table 3, dilated": [(name, SEEDS) for name in ("FPN-finest", "FPN-finest-DC", "FPN-finest-sampling",
@@ -110,22 +117,23 @@ def _name(entry: str | Experiment) -> str:
     return entry if isinstance(entry, str) else entry.name
 
 
-def _entries(notebook: str, part: str | None = None) -> list[tuple[str | Experiment, dict[str, int]]]:
+def _entries(notebook: str, part: str | None = None) -> list[tuple[str | Experiment, dict[str, int], float]]:
+    """The declarations of ``notebook`` (or its ``part``) as ``(entry, seeds, schedule factor)``."""
     parts = NOTEBOOK_RUNS[notebook]
     if part is not None and part not in parts:
         raise KeyError(f"notebook {notebook} has no part {part!r}; its parts: {', '.join(parts)}")
-    return [e for name, entries in parts.items() if part in (None, name) for e in entries]
+    return [(*e, 1.0)[:3] for name, entries in parts.items() if part in (None, name) for e in entries]
 
 
 def notebook_detectors(notebook: str, part: str | None = None) -> tuple[str, ...]:
     """The experiment names ``notebook`` (or its ``part``, e.g. "Table 5") reads, in :data:`NOTEBOOK_RUNS`
     order, each once."""
-    return tuple(dict.fromkeys(_name(entry) for entry, _ in _entries(notebook, part)))
+    return tuple(dict.fromkeys(_name(entry) for entry, _, _ in _entries(notebook, part)))
 
 
 def notebook_config(notebook: str, name: str) -> Experiment:
     """The config (seed 0) that ``notebook`` declares under ``name``."""
-    for entry, _ in _entries(notebook):
+    for entry, _, _ in _entries(notebook):
         if _name(entry) == name:
             return _config(entry, 0)
     raise KeyError(f"notebook {notebook} reads no experiment {name!r}; it reads "
@@ -136,7 +144,7 @@ def notebook_seeds(notebook: str, profile: str, name: str | None = None) -> int:
     """The number of seeds of experiment ``name`` of ``notebook`` in ``profile`` (the most any of its parts
     declares: one part's baseline may be another's headline); with no ``name``, that of every experiment of
     the notebook, which must then be one number."""
-    counts = {seeds[profile] for entry, seeds in _entries(notebook) if name in (None, _name(entry))}
+    counts = {seeds[profile] for entry, seeds, _ in _entries(notebook) if name in (None, _name(entry))}
     if not counts:
         raise KeyError(f"notebook {notebook} reads no experiment {name!r}; it reads "
                        f"{', '.join(notebook_detectors(notebook))}")
@@ -147,26 +155,27 @@ def notebook_seeds(notebook: str, profile: str, name: str | None = None) -> int:
 
 
 def notebook_runs(profile: str, notebook: str | None = None) -> list[tuple[Experiment, Profile]]:
-    """The ``(Experiment, Profile)`` of every run ``notebook`` (None: every notebook) needs in ``profile``,
-    each once, in queue order (see :data:`NOTEBOOK_RUNS`)."""
-    return [(config, PROFILES[profile]) for _, config in _planned_configs(profile, notebook)]
+    """The ``(Experiment, Profile)`` of every run ``notebook`` (None: every notebook) needs in ``profile``
+    (the profile at the entry's schedule), each once, in queue order (see :data:`NOTEBOOK_RUNS`)."""
+    return [(config, prof) for _, config, prof in _planned_configs(profile, notebook)]
 
 
-def _planned_configs(profile: str, notebook: str | None) -> list[tuple[tuple[str, ...], Experiment]]:
-    """[(the notebooks that read it, config)] without repeats, in queue order."""
-    by_run: dict[str, tuple[list[str], Experiment, tuple[int, int]]] = {}
+def _planned_configs(profile: str, notebook: str | None) -> list[tuple[tuple[str, ...], Experiment, Profile]]:
+    """[(the notebooks that read it, config, profile)] without repeats, in queue order."""
+    by_run: dict[str, tuple[list[str], Experiment, Profile, tuple[int, int]]] = {}
     part_index = 0
     for nb in [notebook] if notebook else sorted(NOTEBOOK_RUNS):
-        for entries in NOTEBOOK_RUNS[nb].values():
-            for entry, seeds in entries:
+        for part in NOTEBOOK_RUNS[nb]:
+            for entry, seeds, factor in _entries(nb, part):
+                prof = scheduled(PROFILES[profile], factor)
                 for seed in range(seeds[profile]):
                     config = _config(entry, seed)
-                    key = run_dir(config, PROFILES[profile]).name
-                    by_run.setdefault(key, ([], config, (part_index, seed)))[0].append(nb)
+                    key = run_dir(config, prof).name
+                    by_run.setdefault(key, ([], config, prof, (part_index, seed)))[0].append(nb)
             part_index += 1
     # Stable: part by part (where a run is first declared), seed-major within a part, declared order within a seed.
-    ordered = sorted(by_run.values(), key=lambda item: item[2])
-    return [(tuple(dict.fromkeys(notebooks)), config) for notebooks, config, _ in ordered]
+    ordered = sorted(by_run.values(), key=lambda item: item[3])
+    return [(tuple(dict.fromkeys(notebooks)), config, prof) for notebooks, config, prof, _ in ordered]
 
 
 def status(directory: Path) -> str:
@@ -206,8 +215,9 @@ def measured_costs(profile: str, folders: list[Path]) -> dict[str, dict[str, lis
         for config_file in sorted(Path(folder).glob("*/config.json")):
             run = config_file.parent
             d = json.loads(config_file.read_text())
-            if run.name in seen or "experiment" not in d or d["profile"]["name"] != profile:
-                continue  # a trunk's config has no "experiment"
+            if (run.name in seen or "experiment" not in d or d["profile"]["name"] != profile
+                    or d["profile"]["epochs"] != PROFILES[profile].epochs):
+                continue  # a trunk's config has no "experiment"; a longer schedule is priced from the profile's
             seen.add(run.name)
             cost = costs.setdefault(d["experiment"]["name"], {"train": [], "test": []})
             for kind, path, key in (("train", run / METRICS, "train_seconds"),
@@ -237,6 +247,7 @@ class PlannedRun:
 
     notebooks: tuple[str, ...]
     config: Experiment | None
+    profile: Profile
     directory: Path
     status: str
     cost_s: float | None
@@ -245,7 +256,8 @@ class PlannedRun:
 
     def row(self) -> dict:
         return {"notebooks": ",".join(self.notebooks), "experiment": self.config.name if self.config else "trunk",
-                "seed": self.config.seed if self.config else None, "run": self.directory.name,
+                "seed": self.config.seed if self.config else None, "epochs": self.profile.epochs,
+                "run": self.directory.name,
                 "status": self.status, "cost_s": self.cost_s, "left_s": self.left_s, "estimate": self.estimate}
 
 
@@ -262,10 +274,14 @@ def plan(profile: str, notebook: str | None = None, runs=None) -> list[PlannedRu
     folders = [folder] + ([committed] if committed.resolve() != folder.resolve() else [])
     costs = measured_costs(profile, folders)
     planned = []
-    for notebooks, config in _planned_configs(profile, notebook):
-        directory = run_dir(config, p, runs)
+    for notebooks, config, prof in _planned_configs(profile, notebook):
+        directory = run_dir(config, prof, runs)
         state = status(directory)
+        # Measured at the profile's schedule: training scales with the epochs, testing does not.
         train, train_from = _median(costs, config.name, "train")
+        factor = prof.epochs / p.epochs
+        if factor != 1 and train is not None:
+            train, train_from = train * factor, f"{train_from} x {factor:g} (the schedule)"
         test, test_from = _median(costs, config.name, "test")
         if state in ("stored", "trained"):
             train, train_from = _read_seconds(directory / METRICS, "train_seconds"), "its record"
@@ -275,14 +291,15 @@ def plan(profile: str, notebook: str | None = None, runs=None) -> list[PlannedRu
         source = train_from if train_from == test_from else f"train: {train_from}; test: {test_from}"
         if state == "partial":
             source += "; at most (it resumes from its checkpoint)"
-        planned.append(PlannedRun(notebooks, config, directory, state, _total([train, test]), _total(left), source))
+        planned.append(PlannedRun(notebooks, config, prof, directory, state, _total([train, test]), _total(left),
+                                  source))
     if p.pretrain_iterations and planned:
         directory = trunk_dir(p)
         measured = [_read_seconds(f / directory.name / METRICS, "train_seconds") for f in folders]
         seconds = next((s for s in measured if s is not None), None)
         state = "stored" if (directory / TRUNK).is_file() else "missing"
         needed = state == "missing" and any(r.status in ("partial", "missing") for r in planned)
-        planned.insert(0, PlannedRun(tuple(sorted({n for r in planned for n in r.notebooks})), None, directory,
+        planned.insert(0, PlannedRun(tuple(sorted({n for r in planned for n in r.notebooks})), None, p, directory,
                                      state, seconds, seconds if needed else 0.0,
                                      ("its record" if seconds is not None else "none measured")
                                      + ("" if needed or state == "stored" else "; needed only to train a run")))
@@ -340,7 +357,7 @@ def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: 
         if r.config is None:
             pretrained_trunk(p, progress=progress)
         else:
-            evaluated_run(r.config, p, progress=progress, runs=runs)
+            evaluated_run(r.config, r.profile, progress=progress, runs=runs)
         done += left[i] or 0.0
 
 

@@ -69,13 +69,15 @@ def test_notebook_02_asks_for_seeds_per_detector():
 def test_a_run_shared_by_two_notebooks_is_queued_once(monkeypatch):
     monkeypatch.setitem(runs.NOTEBOOK_RUNS, "02", {"Table 1": [("FPN-finest-stride", {"smoke": 1}),
                                                                ("FPN", {"smoke": 1})]})
-    queue = [(c.name, c.seed) for c, _ in runs.notebook_runs("smoke")]
-    assert queue.count(("FPN-finest-stride", 0)) == 1 and ("FPN", 0) in queue and len(queue) == len(set(queue))
+    queue = [(c.name, c.seed, p.epochs) for c, p in runs.notebook_runs("smoke")]
+    assert queue.count(("FPN-finest-stride", 0, SMOKE.epochs)) == 1 and ("FPN", 0, SMOKE.epochs) in queue
+    assert len(queue) == len(set(queue))  # and at 2x and 4x the schedule, other runs
 
 
 def _fake_run(directory, train_seconds=None, inference_seconds=None, checkpoint=False, name="FPN-finest"):
     directory.mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps({"experiment": {"name": name}, "profile": {"name": "smoke"}}))
+    (directory / "config.json").write_text(json.dumps({"experiment": {"name": name},
+                                                       "profile": {"name": "smoke", "epochs": SMOKE.epochs}}))
     if train_seconds is not None:
         (directory / "metrics.json").write_text(json.dumps({"train_seconds": train_seconds}))
     if inference_seconds is not None:
@@ -128,3 +130,23 @@ def test_a_killed_queue_resumes_the_interrupted_run_from_its_checkpoint(tmp_path
     assert last == f"iterations trained: {per_run - 3 + per_run}"  # the first run resumed at iteration 3
     assert [r.status for r in runs.plan("smoke", "03")[:3]] == ["stored", "stored", "stored"]
     assert (second.directory / EVALUATION).is_file()
+
+
+def test_a_longer_schedule_is_its_own_run_priced_from_the_profiles(tmp_path, results, monkeypatch):
+    from gslib.experiments import scheduled
+
+    twice = scheduled(SMOKE, 2.0)
+    assert twice.epochs == 2 * SMOKE.epochs and twice.lr_steps == tuple(2 * s for s in SMOKE.lr_steps)
+    assert twice.name == SMOKE.name and twice.hash() != SMOKE.hash() and scheduled(SMOKE, 1.0) is SMOKE
+    with pytest.raises(ValueError, match="must be positive"):
+        scheduled(SMOKE, 0)
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "03", {"Table 3": [("FPN-finest", {"smoke": 1})],
+                                                   "Schedule": [("FPN-finest", {"smoke": 1}, 2.0)]})
+    folder = tmp_path / "runs"
+    (one, p1), (two, p2) = runs.notebook_runs("smoke", "03")
+    assert one == two and p1 is SMOKE and p2 == twice and run_dir(one, p1, folder) != run_dir(two, p2, folder)
+    _fake_run(run_dir(one, SMOKE, folder), 100.0, 20.0)
+    planned = [r for r in runs.plan("smoke", "03", folder) if r.config]
+    assert [r.status for r in planned] == ["stored", "missing"] and planned[1].profile == twice
+    assert planned[1].left_s == 2 * 100.0 + 20.0 and "x 2 (the schedule)" in planned[1].estimate
+    assert planned[1].row()["epochs"] == 2 * SMOKE.epochs
