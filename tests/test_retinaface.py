@@ -17,8 +17,6 @@ from gslib.sampling import GroupSampler
 from gslib.train import image_loss
 
 torch.set_num_threads(1)
-needs_weights = pytest.mark.skipif(not retinaface.WEIGHTS.is_file(),
-                                   reason=f"needs the released weights {retinaface.WEIGHTS} (../shared is absent)")
 PHOTO = "0--Parade/0_Parade_marchingband_1_765.jpg"  # one of the 4 full-size photos of the real sample
 
 
