@@ -39,7 +39,14 @@ TABLE3 = {
 # by our run names (experiments.variant: "+Focal*" on FPN is FPN-FocalStar, "+GS" on FPN-finest is
 # FPN-finest-sampling).
 _NA = float("nan")
-TABLE9A = {name: (_NA, _NA, _NA, row[4], *row[:4]) for name, row in {
+
+
+def _sub_detector_row(at16, at32, at64, at128, all_):
+    """A row of the tables that give only @16, @32, @64, @128 and All (easy / medium / hard NaN)."""
+    return (_NA, _NA, _NA, all_, at16, at32, at64, at128)
+
+
+TABLE9A = {name: _sub_detector_row(*row) for name, row in {
     "FPN": (72.3, 67.3, 43.2, 21.2, 82.1), "FPN-FocalStar": (78.2, 69.6, 44.0, 21.2, 83.1),
     "FPN-OHEM": (77.6, 69.9, 44.3, 21.6, 82.7), "FPN-WRS": (78.8, 69.5, 44.0, 20.5, 83.4),
     "FPN-GS": (75.7, 73.4, 48.2, 24.9, 83.6), "FPN-GS+OHEM": (79.4, 74.1, 48.2, 24.6, 83.6),
@@ -50,6 +57,36 @@ TABLE9A = {name: (_NA, _NA, _NA, row[4], *row[:4]) for name, row in {
     "FPN-finest-GS+WRS": (78.2, 73.1, 46.8, 23.7, 83.1), "FPN-finest-GS+FocalStar": (75.9, 72.9, 47.4, 23.7, 82.5),
 }.items()}
 
+# Table 5: with and without GS on each feature map (@16, @32, @64, @128, All). The text lost the rows' labels;
+# the rows pair as {P2..P5} (FPN; = Table 3), P2 (FPN-finest; = Table 3), P3 and P4 (= Table 1's stride 8 and
+# 16 rows), a plain C map, and C4 (RPN; = Table 3). The fifth pair is read as C2 at stride 4 (the paper
+# compares "P_n with C_n"; C4 is RPN): an assumption, shown as such in notebook 03.
+TABLE5 = {name: _sub_detector_row(*row) for name, row in {
+    "FPN": (72.3, 67.3, 43.2, 21.2, 82.1), "FPN-GS": (75.7, 73.4, 48.2, 24.9, 83.6),
+    "FPN-finest": (65.6, 66.8, 43.9, 22.4, 80.2), "FPN-finest-sampling": (74.1, 72.9, 47.8, 24.5, 82.8),
+    "FPN-single-P3-s8": (62.5, 66.4, 44.2, 22.4, 79.6), "FPN-single-P3-s8-GS": (72.1, 73.2, 48.7, 25.3, 83.7),
+    "FPN-single-P4-s16": (47.9, 65.6, 44.2, 22.1, 74.4), "FPN-single-P4-s16-GS": (57.8, 71.0, 48.4, 25.2, 79.6),
+    "FPN-single-C2-s4": (59.8, 61.8, 39.2, 18.0, 71.0), "FPN-single-C2-s4-GS": (68.8, 68.9, 44.3, 21.2, 75.4),
+    "RPN": (48.6, 65.1, 43.8, 21.5, 74.0), "RPN-GS": (58.0, 70.8, 48.2, 24.6, 78.9),
+}.items()}
+
+# Table 7: each sub-detector's AP (easy, medium, hard, All of the boxes of that anchor scale) for S (trained
+# on that scale alone), M (= FPN-finest) and M+GS (= FPN-finest-sampling). {scale: {model: row}}.
+TABLE7 = {
+    16: {"S": (34.2, 56.8, 75.5, 73.7), "M": (13.5, 36.9, 66.1, 65.6), "M+GS": (32.9, 56.8, 76.2, 74.1)},
+    32: {"S": (83.4, 88.6, 86.0, 72.3), "M": (75.7, 84.1, 81.5, 66.8), "M+GS": (85.0, 89.6, 86.7, 72.9)},
+    64: {"S": (95.1, 94.8, 58.5, 47.1), "M": (94.7, 94.6, 54.5, 43.9), "M+GS": (95.6, 95.3, 59.4, 47.8)},
+    128: {"S": (95.1, 71.3, 29.8, 24.0), "M": (95.3, 66.8, 27.9, 22.4), "M+GS": (95.9, 72.6, 30.4, 24.5)},
+}
+
+# Table 8: the regression loss of FPN-finest-sampling (@16, @32, @64, @128, All), keyed by our run names
+# (FPN-finest-sampling trains with LS-IoU, eq. 5). The paper's Smooth-L1 row equals its Table 3
+# FPN-finest-sampling row (82.8): its Table 3 seems to be trained with Smooth-L1.
+TABLE8 = {name: _sub_detector_row(*row) for name, row in {
+    "FPN-finest-sampling-smooth_l1": (74.1, 72.9, 47.8, 24.5, 82.8),
+    "FPN-finest-sampling-neg_ln_iou": (74.6, 73.1, 48.0, 25.1, 83.5),
+    "FPN-finest-sampling": (75.0, 73.2, 48.2, 24.9, 83.7),
+}.items()}
 
 def ap_rows(table: dict[str, tuple[float, ...]], names) -> pd.DataFrame:
     """The rows ``names`` of one of the tables above as fractions (0-1, like our APs), indexed by detector,
@@ -70,3 +107,20 @@ def table9a(names) -> pd.DataFrame:
 def table3(names) -> pd.DataFrame:
     """Table 3's rows ``names`` (:func:`ap_rows`)."""
     return ap_rows(TABLE3, names)
+
+
+def table5(names) -> pd.DataFrame:
+    """Table 5's rows ``names`` (:func:`ap_rows`; easy / medium / hard NaN, rows it lacks NaN)."""
+    return ap_rows({**{n: (_NA,) * len(AP_COLUMNS) for n in names}, **TABLE5}, names)
+
+
+def table7() -> pd.DataFrame:
+    """Table 7 as fractions: one row per (scale, model), columns easy, medium, hard, all."""
+    return pd.DataFrame([{"scale": scale, "model": model, **{c: v / 100 for c, v in
+                                                              zip(("easy", "medium", "hard", "all"), row)}}
+                         for scale, models in TABLE7.items() for model, row in models.items()])
+
+
+def table8(names) -> pd.DataFrame:
+    """Table 8's rows ``names`` (:func:`ap_rows`; easy / medium / hard NaN)."""
+    return ap_rows(TABLE8, names)

@@ -200,6 +200,58 @@ def notebook_run(notebook: str, config: Experiment, profile: Profile, train_miss
     return evaluated_run(config, profile, progress=False, runs=runs)
 
 
+def label(name: str, factor: float = 1.0) -> str:
+    """How a notebook names an entry: its experiment, with the schedule factor when it is not 1 (``FPN-finest
+    2x``)."""
+    return name if factor == 1 else f"{name} {factor:g}x"
+
+
+@dataclass
+class PartRuns:
+    """A notebook part's runs, as :func:`part_runs` reads them. ``runs``: {label: [(run directory,
+    evaluation)] by seed} for every entry whose seeds are all stored; ``missing``: the runs that are not
+    ("FPN-GS seed 2"); ``total``: how many runs the part declares."""
+
+    notebook: str
+    part: str
+    runs: dict[str, list[tuple[Path, dict]]]
+    missing: list[str]
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def evaluations(self) -> dict[str, list[dict]]:
+        return {name: [ev for _, ev in runs] for name, runs in self.runs.items()}
+
+    def __str__(self) -> str:
+        head = f"notebook {self.notebook}, {self.part}: {self.total - len(self.missing)} of {self.total} runs stored"
+        if self.complete:
+            return head
+        return (f"{head}; not yet trained: {', '.join(self.missing[:6])}{', ...' if len(self.missing) > 6 else ''}"
+                f". `make runs NOTEBOOK={self.notebook}` trains them; this part is shown once they are stored")
+
+
+def part_runs(notebook: str, part: str, profile: Profile, train_missing: bool, runs=None) -> PartRuns:
+    """The stored runs of ``part`` of ``notebook`` (its declared entries and seeds, each entry's schedule
+    factor applied to ``profile``), read through :func:`notebook_run`. With ``train_missing`` the runs that are
+    not stored are trained and evaluated here; without it they are listed in ``missing`` (a notebook shows a
+    part only when it is complete, and says which runs it waits for)."""
+    found, missing, total = {}, [], 0
+    for entry, seeds, factor in _entries(notebook, part):
+        prof = scheduled(profile, factor)
+        configs = [_config(entry, s) for s in range(seeds[profile.name])]
+        total += len(configs)
+        absent = [c for c in configs if not train_missing and status(run_dir(c, prof, runs)) != "stored"]
+        missing += [f"{label(c.name, factor)} seed {c.seed}" for c in absent]
+        if not absent:
+            found[label(_name(entry), factor)] = [notebook_run(notebook, c, prof, train_missing, runs)
+                                                  for c in configs]
+    return PartRuns(notebook, part, found, missing, total)
+
+
 # -- measured costs and the plan ----------------------------------------------------------------------
 
 def _read_seconds(path: Path, key: str) -> float | None:

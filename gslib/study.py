@@ -241,6 +241,16 @@ def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], 
     return pd.DataFrame(rows)
 
 
+def compare_columns(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], columns=AP_COLUMNS,
+                    bootstrap: int = 1000) -> pd.DataFrame:
+    """:func:`compare` for each of ``columns``, one table above the other with a ``column`` column (what
+    :func:`claim_verdict` reads), on the seeds the two share: a detector with 5 seeds against one with 3 is
+    compared on seeds 0-2 (the i-th run of each list is seed i)."""
+    n = min(len(baseline), len(method))
+    return pd.concat({c: compare(baseline[:n], method[:n], c, bootstrap) for c in columns},
+                     names=["column"]).reset_index(level=0)
+
+
 def _difference_in_words(table: pd.DataFrame, column: str, ahead: str, names: tuple[str, str] | None) -> str:
     """One column of :func:`compare`'s tables in words, e.g. ``all 0.124 -> 0.242 (+0.118, 95% CI over seeds
     [+0.061, +0.174]; GS ahead in 5 of 5 seeds, bootstrap interval above 0 in 5)``; with ``names`` (baseline,
@@ -280,6 +290,7 @@ def claim_verdict(claim: str, table: pd.DataFrame, columns, ahead: str = "method
     return {"claim": claim, "ours": ours, "verdict": judged}
 
 
+
 # Claims of equality (notebook 02): two detectors are equal when the 95% interval over seeds of their mean
 # difference lies inside +-EQUIVALENCE_MARGIN AP in every subset judged (gslib.stats.equivalence). The paper
 # calls 0.5 AP "comparable" (Table 1, FPN vs FPN-finest-stride: All 82.1 vs 81.6), a fifth of what GS adds
@@ -312,6 +323,136 @@ def equivalence_verdict(claim: str, tables: dict[tuple[str, str], pd.DataFrame],
               "not replicated (different)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
     return {"claim": claim, "ours": "; ".join(words) + f"; equal = the interval inside +-{margin} AP",
             "verdict": judged}
+
+def joint_verdict(claim: str, rows: dict[str, dict]) -> dict:
+    """One claim judged on several comparisons ("GS helps on every map"): ``rows`` {label: a row of
+    :func:`claim_verdict`}. Replicated when every comparison is, not replicated (reversed) when one is
+    reversed, inconclusive otherwise; ``ours`` lists each comparison's words under its label."""
+    verdicts = [r["verdict"] for r in rows.values()]
+    judged = ("replicated" if all(v == "replicated" for v in verdicts) else
+              "not replicated (reversed)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
+    return {"claim": claim, "verdict": judged,
+            "ours": " | ".join(f"{label}: {r['ours']} ({r['verdict']})" for label, r in rows.items())}
+
+
+def order_verdict(claim: str, better: dict[str, pd.DataFrame], not_worse: dict[str, pd.DataFrame],
+                  column: str = "all", margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """A claim of an order such as "LS-IoU >= -ln IoU > Smooth-L1": ``better`` {label: compare tables} whose
+    method must beat its baseline (the interval over seeds above 0) and ``not_worse`` {label: tables} whose
+    method must not lose (the interval's low end above -``margin``: non-inferiority). Replicated when all
+    hold; not replicated when a ``better`` interval lies below 0 or a ``not_worse`` one wholly below
+    -``margin``; inconclusive otherwise."""
+    words, ok, broken = [], [], []
+    for kind, tables in (("better", better), ("not worse", not_worse)):
+        for label, table in tables.items():
+            r = table[(table["column"] == column) & (table["seed"] == "mean")].iloc[0]
+            seeds = int(((table["column"] == column) & (table["seed"] != "mean")).sum())
+            ok.append(r["low"] > 0 if kind == "better" else r["low"] > -margin)
+            broken.append(r["high"] < 0 if kind == "better" else r["high"] < -margin)
+            words.append(f"{label} ({kind}): {column} {r['baseline']:.3f} -> {r['method']:.3f} "
+                         f"({r['difference']:+.3f}, 95% CI over seeds [{r['low']:+.3f}, {r['high']:+.3f}]; "
+                         f"{seeds} seeds)")
+    judged = "replicated" if all(ok) else "not replicated" if any(broken) else "inconclusive"
+    return {"claim": claim, "verdict": judged,
+            "ours": "; ".join(words) + f"; better = interval above 0, not worse = interval above -{margin}"}
+
+
+def slopes(series: dict[float, list[dict]], column: str = "all") -> pd.DataFrame:
+    """How AP moves with a setting (N in Fig. 6, the schedule): ``series`` {value: [evaluation per seed]}
+    with the same seeds at every value. Per seed, the least-squares slope of AP ``column`` on log2(value)
+    (AP per doubling); the last row ``"mean"`` is their mean with its Student-t 95% interval over seeds.
+    Columns: ``seed``, ``slope``, ``low``, ``high``."""
+    values = sorted(series)
+    n = min(len(series[v]) for v in values)
+    x = np.log2(np.asarray(values, dtype=float))
+    y = np.array([[series[v][s]["ap"][column] for v in values] for s in range(n)])  # (seeds, values)
+    per_seed = ((x - x.mean()) * (y - y.mean(axis=1, keepdims=True))).sum(axis=1) / ((x - x.mean()) ** 2).sum()
+    mean, lo, hi = mean_interval(per_seed)
+    return pd.DataFrame([*({"seed": s, "slope": float(v)} for s, v in enumerate(per_seed)),
+                         {"seed": "mean", "slope": mean, "low": lo, "high": hi}])
+
+
+def trend_verdict(claim: str, tables: dict[str, pd.DataFrame], signs: dict[str, int], what: str = "N") -> dict:
+    """A claim about directions ("N helps GS and hurts FPN"): ``tables`` {label: :func:`slopes`}, ``signs``
+    {label: +1 (AP rises with the setting) or -1 (it falls)}. Replicated when every slope's interval lies on
+    its side of 0, not replicated when one lies on the other side, inconclusive otherwise."""
+    words, verdicts = [], []
+    for label, table in tables.items():
+        r = table[table["seed"] == "mean"].iloc[0]
+        v = verdict(r["low"], r["high"]) if signs[label] > 0 else verdict(-r["high"], -r["low"])
+        verdicts.append(v)
+        words.append(f"{label}: {r['slope']:+.3f} AP per doubling of {what} (95% CI over seeds [{r['low']:+.3f}, "
+                     f"{r['high']:+.3f}], {len(table) - 1} seeds; expected {'rise' if signs[label] > 0 else 'fall'})")
+    judged = ("replicated" if all(v == "replicated" for v in verdicts) else
+              "not replicated (reversed)" if any(v.startswith("not") for v in verdicts) else "inconclusive")
+    return {"claim": claim, "verdict": judged, "ours": "; ".join(words)}
+
+
+def effect_sizes(pairs: dict[str, tuple[str, str]], evaluations: dict[str, list[dict]], paper: pd.DataFrame,
+                 columns=("all",)) -> pd.DataFrame:
+    """Each effect (``pairs`` {label: (baseline, method)}) in absolute AP and relative to the baseline, ours
+    (means over the seeds the two share) beside the paper's (``paper``: detectors x columns, 0-1), and
+    ``ours / paper``: how many times the paper's relative effect ours is."""
+    rows = []
+    for label, (a, b) in pairs.items():
+        n = min(len(evaluations[a]), len(evaluations[b]))
+        for c in columns:
+            ours_a = float(np.mean([ev["ap"][c] for ev in evaluations[a][:n]]))
+            ours_b = float(np.mean([ev["ap"][c] for ev in evaluations[b][:n]]))
+            paper_a, paper_b = (paper.loc[a, c], paper.loc[b, c]) if {a, b} <= set(paper.index) else (np.nan,) * 2
+            ours_rel, paper_rel = (ours_b - ours_a) / ours_a, (paper_b - paper_a) / paper_a
+            rows.append({"effect": label, "column": c, "seeds": n, "ours baseline": ours_a,
+                         "ours difference": ours_b - ours_a, "ours relative": ours_rel, "paper baseline": paper_a,
+                         "paper difference": paper_b - paper_a, "paper relative": paper_rel,
+                         "ours / paper (relative)": ours_rel / paper_rel if paper_rel else np.nan})
+    return pd.DataFrame(rows)
+
+
+def effects_in_words(table: pd.DataFrame) -> list[str]:
+    """:func:`effect_sizes` rows as sentences: which effect is larger, ours or the paper's, and by how much."""
+    said = []
+    for r in table.to_dict(orient="records"):
+        ratio = r["ours / paper (relative)"]
+        size = ("no ratio: the paper's effect is 0 or not printed" if not np.isfinite(ratio) else
+                "ours is opposite in sign to the paper's" if ratio < 0 else
+                f"ours is {ratio:.1f}x the paper's relative effect" if ratio >= 1 else
+                f"ours is {ratio:.2f} of the paper's relative effect")
+        said.append(f"{r['effect']} ({r['column']}): ours {r['ours difference']:+.3f} AP ({r['ours relative']:+.0%} "
+                    f"of {r['ours baseline']:.3f}), paper {r['paper difference'] * 100:+.1f} AP "
+                    f"({r['paper relative']:+.1%} of {r['paper baseline'] * 100:.1f}); {size}")
+    return said
+
+
+def plot_curves(series: dict[str, dict[float, list[dict]]], columns=("all",), xlabel: str = "N",
+                paper: dict[str, dict[float, float]] | None = None):
+    """AP against a setting, one line per detector: ``series`` {detector: {value: [evaluation per seed]}};
+    a panel per column, the mean over seeds with its 95% interval and each seed's AP (dots), the x axis in
+    log2. ``paper`` {detector: {value: AP}} adds the paper's values as dashed lines."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns) + 1, 3.2), squeeze=False)
+    for ax, c in zip(axes[0], columns):
+        for k, (name, by_value) in enumerate(series.items()):
+            values = sorted(by_value)
+            stats = np.array([mean_interval([ev["ap"][c] for ev in by_value[v]]) for v in values])
+            err = np.nan_to_num(np.abs(stats[:, 1:] - stats[:, :1]).T)
+            ax.errorbar(values, stats[:, 0], yerr=err, marker="o", capsize=3, color=f"C{k}", label=name)
+            for v in values:
+                ys = [ev["ap"][c] for ev in by_value[v]]
+                ax.scatter(np.full(len(ys), v), ys, s=6, color=f"C{k}", alpha=0.5)
+            if paper and name in paper:
+                xs = sorted(paper[name])
+                ax.plot(xs, [paper[name][x] for x in xs], ls="--", color=f"C{k}", label=f"{name} (paper)")
+        ax.set_xscale("log", base=2)
+        ticks = sorted({v for by_value in series.values() for v in by_value})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xlabel(xlabel)
+        ax.set_title(c)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("AP")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def small_not_large_verdict(claim: str, tables: dict[str, pd.DataFrame], small: str = "@16",
@@ -422,5 +563,31 @@ def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | No
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gains(table: pd.DataFrame, paper: dict[str, float] | None = None):
+    """An effect against its baseline's AP as the detectors train longer: ``table`` has one row per
+    ``effect``, ``column`` and ``schedule`` with the ``baseline`` AP and the mean ``difference`` with its
+    ``low`` / ``high`` interval over seeds (notebook 03's schedule table). One line per (effect, column),
+    points labelled by schedule; ``paper`` {"<effect> <column>": the paper's difference} as dashed lines."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    for k, ((effect, column), rows) in enumerate(table.groupby(["effect", "column"], sort=False)):
+        err = [rows["difference"] - rows["low"], rows["high"] - rows["difference"]]
+        ax.errorbar(rows["baseline"], rows["difference"], yerr=err, marker="o", capsize=3, color=f"C{k}",
+                    label=f"{effect} {column} (ours)")
+        for r in rows.itertuples():
+            ax.annotate(r.schedule, (r.baseline, r.difference), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if paper and f"{effect} {column}" in paper:
+            ax.axhline(paper[f"{effect} {column}"], ls="--", color=f"C{k}", lw=1,
+                       label=f"{effect} {column} (paper, 100 epochs)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("baseline AP (FPN-finest, same column)")
+    ax.set_ylabel("gain over the baseline (AP)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

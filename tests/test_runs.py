@@ -150,3 +150,24 @@ def test_a_longer_schedule_is_its_own_run_priced_from_the_profiles(tmp_path, res
     assert [r.status for r in planned] == ["stored", "missing"] and planned[1].profile == twice
     assert planned[1].left_s == 2 * 100.0 + 20.0 and "x 2 (the schedule)" in planned[1].estimate
     assert planned[1].row()["epochs"] == 2 * SMOKE.epochs
+
+
+def test_part_runs_shows_a_part_only_when_every_run_is_stored(tmp_path, results, monkeypatch):
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "03", {"Table 3": [("FPN-finest", {"smoke": 2}),
+                                                               ("FPN-finest-sampling", {"smoke": 1})],
+                                                   "Schedule": [("FPN-finest", {"smoke": 1}, 2.0)]})
+    folder = tmp_path / "runs"
+    for seed in (0, 1):
+        _fake_run(run_dir(experiment("FPN-finest", seed=seed), SMOKE, folder), 10.0, 2.0)
+    (run_dir(experiment("FPN-finest", seed=0), SMOKE, folder) / EVALUATION).write_text(
+        json.dumps({"ap": {"all": 0.5}, "inference_seconds": 2.0}))
+    (run_dir(experiment("FPN-finest", seed=1), SMOKE, folder) / EVALUATION).write_text(
+        json.dumps({"ap": {"all": 0.6}, "inference_seconds": 2.0}))
+    part = runs.part_runs("03", "Table 3", SMOKE, train_missing=False, runs=folder)
+    assert not part.complete and part.total == 3 and part.missing == ["FPN-finest-sampling seed 0"]
+    assert [ev["ap"]["all"] for ev in part.evaluations["FPN-finest"]] == [0.5, 0.6]  # the complete entry is read
+    assert "2 of 3 runs stored" in str(part) and "make runs NOTEBOOK=03" in str(part)
+    # A longer schedule is its own run, labelled with its factor.
+    later = runs.part_runs("03", "Schedule", SMOKE, train_missing=False, runs=folder)
+    assert later.missing == ["FPN-finest 2x seed 0"] and later.runs == {}
+    assert runs.label("FPN-finest", 4.0) == "FPN-finest 4x" and runs.label("FPN-finest") == "FPN-finest"

@@ -12,14 +12,23 @@ from gslib.study import (
     SUBSETS,
     claim_verdict,
     compare,
+    compare_columns,
     counts,
+    effect_sizes,
+    effects_in_words,
     equivalence_verdict,
     evaluated_run,
+    joint_verdict,
     migrate_counts,
+    order_verdict,
     plot_by_stride,
+    plot_curves,
     plot_differences,
+    plot_gains,
     seed_table,
+    slopes,
     small_not_large_verdict,
+    trend_verdict,
     write_counts,
 )
 
@@ -221,3 +230,79 @@ def test_a_sub_detector_without_detections_scores_zero(tmp_path, monkeypatch):
                         lambda preds, gt: {k: v for k, v in real(preds, gt).items() if "@16" not in k})
     ap = study.evaluate_run(run, SMOKE, progress=False)["ap"]
     assert ap["@16"] == ap["easy@16"] == ap["hard@16"] == 0.0 and "@32" in ap
+
+
+def test_compare_columns_pairs_the_seeds_two_detectors_share(tmp_path):
+    base = [_fake_run(tmp_path / f"a{s}", [[1, 2], [1, 1]], 0.30 + 0.01 * s) for s in range(3)]  # 3 seeds
+    meth = [_fake_run(tmp_path / f"b{s}", [[2, 3], [2, 3]], 0.40 + 0.03 * s) for s in range(2)]  # 2 seeds
+    table = compare_columns(base, meth, ["all", "@16"], bootstrap=50)
+    assert list(table["column"].unique()) == ["all", "@16"]
+    all_rows = table[table["column"] == "all"]
+    assert list(all_rows["seed"]) == [0, 1, "mean"]  # seed 2 of the baseline has no partner
+    assert np.allclose(all_rows["difference"][:2].astype(float), [0.10, 0.12])
+
+
+def test_joint_verdict_needs_every_comparison():
+    rep = {"verdict": "replicated", "ours": "a"}
+    inc = {"verdict": "inconclusive", "ours": "b"}
+    rev = {"verdict": "not replicated (reversed)", "ours": "c"}
+    assert joint_verdict("gs-maps", {"P2": rep, "P3": rep})["verdict"] == "replicated"
+    both = joint_verdict("gs-maps", {"P2": rep, "P3": inc})
+    assert both["verdict"] == "inconclusive" and both["ours"] == "P2: a (replicated) | P3: b (inconclusive)"
+    assert joint_verdict("gs-maps", {"P2": inc, "P3": rev})["verdict"] == "not replicated (reversed)"
+
+
+def test_order_verdict_is_better_and_not_worse_within_the_margin():
+    better = _differences({"all": [(0.30, 0.35, np.nan)]}, {"all": (0.01, 0.09)})
+    tie = _differences({"all": [(0.35, 0.34, np.nan)]}, {"all": (-0.015, 0.005)})  # inside -0.02: not worse
+    assert order_verdict("ls-iou", {"ln vs l1": better}, {"ls vs ln": tie})["verdict"] == "replicated"
+    loses = _differences({"all": [(0.35, 0.30, np.nan)]}, {"all": (-0.09, -0.03)})  # wholly below -0.02
+    assert order_verdict("ls-iou", {"ln vs l1": better}, {"ls vs ln": loses})["verdict"] == "not replicated"
+    wide = _differences({"all": [(0.35, 0.34, np.nan)]}, {"all": (-0.05, 0.03)})
+    row = order_verdict("ls-iou", {"ln vs l1": better}, {"ls vs ln": wide})
+    assert row["verdict"] == "inconclusive" and "ls vs ln (not worse): all 0.350 -> 0.340" in row["ours"]
+
+
+def _evs(values):
+    return [{"ap": {"all": v}} for v in values]
+
+
+def test_slopes_fit_ap_per_doubling_for_each_seed():
+    # Seed 0 gains 0.02 per doubling of N exactly; seed 1 gains 0.04: the mean slope is 0.03.
+    series = {256: _evs([0.30, 0.30]), 512: _evs([0.32, 0.34]), 1024: _evs([0.34, 0.38]), 2048: _evs([0.36, 0.42])}
+    table = slopes(series)
+    assert np.allclose(table["slope"][:2].astype(float), [0.02, 0.04])
+    mean = table[table["seed"] == "mean"].iloc[0]
+    assert mean["slope"] == pytest.approx(0.03)
+    # Student t, 1 degree of freedom: 12.706 * std([0.02, 0.04]) / sqrt(2) = 0.127.
+    assert mean["high"] - mean["slope"] == pytest.approx(12.706 * np.std([0.02, 0.04], ddof=1) / np.sqrt(2), rel=1e-3)
+    rising = pd.DataFrame([{"seed": "mean", "slope": 0.03, "low": 0.01, "high": 0.05}])
+    falling = pd.DataFrame([{"seed": "mean", "slope": -0.03, "low": -0.05, "high": -0.01}])
+    assert trend_verdict("gs-n", {"GS": rising, "RS": falling}, {"GS": 1, "RS": -1})["verdict"] == "replicated"
+    assert trend_verdict("gs-n", {"GS": falling}, {"GS": 1})["verdict"] == "not replicated (reversed)"
+    assert trend_verdict("gs-n", {"RS": rising}, {"RS": -1})["verdict"] == "not replicated (reversed)"
+    flat = pd.DataFrame([{"seed": "mean", "slope": 0.0, "low": -0.02, "high": 0.02}])
+    assert trend_verdict("gs-n", {"GS": flat}, {"GS": 1})["verdict"] == "inconclusive"
+
+
+def test_effect_sizes_set_ours_against_the_papers_relative_effect():
+    evaluations = {"a": _evs([0.20, 0.30, 0.40]), "b": _evs([0.30, 0.40])}  # shared seeds: 0 and 1
+    theirs = pd.DataFrame({"all": [0.80, 0.82]}, index=["a", "b"])
+    table = effect_sizes({"GS": ("a", "b")}, evaluations, theirs)
+    r = table.iloc[0]
+    assert r["seeds"] == 2 and r["ours baseline"] == pytest.approx(0.25)
+    assert r["ours difference"] == pytest.approx(0.10) and r["ours relative"] == pytest.approx(0.4)
+    assert r["paper relative"] == pytest.approx(0.025) and r["ours / paper (relative)"] == pytest.approx(16)
+    assert effects_in_words(table) == ["GS (all): ours +0.100 AP (+40% of 0.250), paper +2.0 AP (+2.5% of 80.0); "
+                                       "ours is 16.0x the paper's relative effect"]
+
+
+def test_the_curves_and_gains_plots_draw_one_line_per_detector():
+    fig = plot_curves({"RS": {256: _evs([0.3, 0.32]), 512: _evs([0.28, 0.3])},
+                       "GS": {64: _evs([0.3, 0.3]), 128: _evs([0.33, 0.35])}})
+    assert len(fig.axes[0].lines) >= 2 and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
+        "64", "128", "256", "512"]
+    rows = pd.DataFrame([{"effect": "GS", "column": "all", "schedule": f"{f}x", "baseline": b, "difference": d,
+                          "low": d - 0.01, "high": d + 0.01} for f, b, d in ((1, 0.26, 0.09), (2, 0.3, 0.05))])
+    fig = plot_gains(rows, paper={"GS all": 0.026})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1x", "2x"]
