@@ -54,7 +54,8 @@ CLAIMS = [
     ("grouped-rcnn", "Grouped Fast R-CNN beats Fast R-CNN", "Table 13: All 85.7 vs 84.6", "06"),
     ("flops", "FPN-finest-sampling costs fewer FLOPs than FPN (S1 < S2 for c > 5)",
      "Table 11: 81.33 vs 88.92 GFLOPs", "07"),
-    ("sota", "The final model is state of the art on WIDER FACE hard", "Fig. 7, 8", "07"),
+    ("sota", "The final model is state of the art on WIDER FACE hard",
+     "Fig. 7: Ours-R152 val easy / medium / hard 96.5 / 95.9 / 91.7; Fig. 8 (test): best on every subset", "07"),
 ]
 
 

@@ -88,6 +88,25 @@ TABLE8 = {name: _sub_detector_row(*row) for name, row in {
     "FPN-finest-sampling": (75.0, 73.2, 48.2, 24.9, 83.7),
 }.items()}
 
+# Table 10 (ResNet-18, WIDER FACE val): easy, medium, hard, All AP and GFLOPs at 800 x 800. Our row is the P3
+# detector of Table 15 (gslib.flops.TABLE10_R18); CenterNet is not run here.
+TABLE10 = {"CenterNet": (81.9, 81.8, 76.5, 70.1, 98.61), "FPN-finest-sampling (R18)": (92.2, 91.3, 85.1, 76.0, 29.73)}
+
+# Table 15's rows of the other methods: GFLOPs at 800 x 800 and parameters (millions), as the paper counted them
+# (our rows, Ours(R18/R50/R152), are gslib.flops.TABLE15). PyramidBox* is its ResNet-50 build.
+TABLE15_OTHERS = {"HR": (93.0, 30.0), "SSH": (208.5, 19.8), "S3FD": (201.0, 22.5), "PyramidBox*": (229.1, 67.3),
+                  "SRN": (394.6, 53.4), "DSFD": (540.5, 120.0), "RetinaFace": (164.5, 61.9)}
+
+# Fig. 7 (WIDER FACE val) and Fig. 8 (WIDER FACE test): the AP legend values (easy, medium, hard) the text
+# states. The curves and the other methods' legend values are only in the figures, which the text lacks.
+FIG7 = {
+    "Ours-R152": (96.5, 95.9, 91.7),  # Sec. 7: "our method based on ResNet-152 achieves 96.5, 95.9 and 91.7"
+    # Sec. 6.3: Table 13's last row is "our final model, which is used to compare with other methods" (ResNet-50).
+    "Ours-R50 (Table 13, +GS)": (96.2, 95.5, 91.1),
+}
+FIG8: dict[str, tuple[float, float, float]] = {}  # Sec. 7 gives no value: "best performance on all subsets"
+
+
 def ap_rows(table: dict[str, tuple[float, ...]], names) -> pd.DataFrame:
     """The rows ``names`` of one of the tables above as fractions (0-1, like our APs), indexed by detector,
     columns :data:`AP_COLUMNS`."""
