@@ -57,7 +57,7 @@ Table 10 lists the same R18 detector at 29.73 ("FPN-finest-sampling" there, but 
 cost 23.8 G, so it is the P3 model of Table 15); 29.73 is our count without thop's bilinear term
 (29.77 - 0.035), so Table 10 and Table 15 were apparently counted with two versions of the model code.
 
-Sec. 6.2's closed form (RPN head only, per image, P2 of ``h x w x c``, 3x3 to c'): FPN-finest-sampling
+Sec. 6.2's closed form (:func:`closed_form`; RPN head only, per image, P2 of ``h x w x c``, 3x3 to c'): FPN-finest-sampling
 ``S1 = 9c'chw + 4 (4c'hw + 2c'hw)`` and FPN ``S2 = (9c'chw + 4c'hw + 2c'hw)(1 + 1/4 + 1/16 + 1/64)``; the
 counter's ``head_gmacs`` equals them exactly (``thop=False``) when the side is a multiple of 32. ``S2`` as
 written has one anchor per level (4 deltas + 2 logits), which is FPN's layout (one scale per level); with
@@ -167,6 +167,16 @@ def complexity(detector: str = "FPN", backbone: str = "resnet50", size: int | tu
         "total_gmacs": macs["total"] / 1e9,
         "params_m": params / 1e6,
     }
+
+
+def closed_form(c: int, c1: int, h: int, w: int, anchors_per_level: int = 1) -> tuple[float, float]:
+    """Sec. 6.2's MACs of the RPN head on one image whose P2 is ``h x w x c``, with a 3x3 to ``c1`` (c') and
+    1x1s of 4 deltas and 2 logits per anchor: ``(S1, S2)``, FPN-finest-sampling (4 anchors on P2) and FPN (P2..P5,
+    ``anchors_per_level`` each; 1 is FPN's layout and the paper's formula). ``S1 - S2 = (1026 - 189 c) c' h w /
+    64`` for one anchor per level."""
+    s1 = 9 * c1 * c * h * w + 4 * (4 * c1 * h * w + 2 * c1 * h * w)
+    s2 = (9 * c1 * c * h * w + anchors_per_level * (4 * c1 * h * w + 2 * c1 * h * w)) * 85 / 64  # 1 + 1/4 + 1/16 + 1/64
+    return s1, s2
 
 
 def table11(thop: bool = True) -> list[dict]:

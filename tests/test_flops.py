@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gslib.anchors import AnchorLayout, AnchorLevel
-from gslib.flops import TABLE10_R18, TABLE11, TABLE15, complexity, count_macs, main, table11, table15
+from gslib.flops import TABLE10_R18, TABLE11, TABLE15, closed_form, complexity, count_macs, main, table11, table15
 from gslib.model import Detector
 
 
@@ -40,17 +40,19 @@ def test_thop_terms():
     assert count_macs(net, x, thop=True) == {"total": 48 + 288 + 6336, "bn": 288, "fc": 48}
 
 
-def _closed_form(c, c1, h, w, anchors_per_level_fpn=1):
-    s1 = 9 * c1 * c * h * w + 4 * (4 * c1 * h * w + 2 * c1 * h * w)
-    a = anchors_per_level_fpn
-    s2 = (9 * c1 * c * h * w + a * (4 * c1 * h * w + 2 * c1 * h * w)) * 85 / 64  # 1 + 1/4 + 1/16 + 1/64
-    return s1, s2
+def test_closed_form_by_hand():
+    # c = c' = 256 on a 200 x 200 P2 (800 x 800 input): the 3x3 is 9 x 256 x 256 x 40,000 = 23,592,960,000 MACs,
+    # the 1x1s 4 anchors x 6 outputs x 256 x 40,000 = 245,760,000; FPN: (23,592,960,000 + 61,440,000) x 85 / 64.
+    s1, s2 = closed_form(256, 256, 200, 200)
+    assert s1 == 23_838_720_000
+    assert s2 == 31_416_000_000
+    assert s1 - s2 == (1026 - 189 * 256) * 256 * 200 * 200 / 64
 
 
 @pytest.mark.parametrize("c, c1, size", [(256, 256, 800), (6, 8, 256), (5, 8, 256), (32, 16, 320)])
 def test_closed_form_of_sec_6_2(c, c1, size):
     h = w = size // 4
-    s1, s2 = _closed_form(c, c1, h, w)
+    s1, s2 = closed_form(c, c1, h, w)
     finest = complexity("FPN-finest-sampling", "resnet10", size, channels=c, head_channels=c1, width_divisor=8)
     fpn = complexity("FPN", "resnet10", size, channels=c, head_channels=c1, width_divisor=8)
     assert finest["head_gmacs"] * 1e9 == pytest.approx(s1, abs=0.5)
@@ -68,7 +70,7 @@ def test_closed_form_with_four_anchors_per_level():
     with torch.device("meta"):
         det = Detector(layout, "resnet10", width_divisor=8, channels=256, head_channels=256)
         macs = count_macs(det, torch.empty(1, 3, 800, 800))
-    s1, s2 = _closed_form(256, 256, 200, 200, anchors_per_level_fpn=4)
+    s1, s2 = closed_form(256, 256, 200, 200, anchors_per_level=4)
     assert macs["head"] == s2
     assert s1 < s2
 

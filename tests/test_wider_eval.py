@@ -20,12 +20,16 @@ from gslib.data.wider import (
 from gslib.evaluate.__main__ import main
 from gslib.evaluate.wider import (
     evaluate_wider,
+    evaluate_wider_per_image,
     match_detections,
     normalise_scores,
     official_iou,
     pr_curve,
+    pr_curve_from_counts,
     voc_ap,
 )
+from gslib.paths import RESULTS
+from gslib.study import counts
 
 
 def ground_truth(images, keep=None):
@@ -220,6 +224,47 @@ def test_second_detection_of_a_face_is_a_false_positive():
     assert curve.proposals[[0, 499, 999]].tolist() == [1, 2, 3]
     # recall 0.5 at precision 1, then 1.0 at precision 2/3
     assert curve.ap == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+
+
+def test_pr_curve_from_counts_by_hand():
+    # 2 images of 1 face each, 2 thresholds (0.5, 0): image a's face found at 0.5; image b's found at 0 by its
+    # second detection, after a false positive. Summed: tp 1, 2 of proposals 1, 3 -> precision 1, 2/3 at
+    # recall 1/2, 1 -> AP 1/2 + 1/2 x 2/3.
+    curve = pr_curve_from_counts(np.array([[1, 1], [0, 1]]), np.array([[1, 1], [0, 2]]), np.array([1, 1]))
+    assert curve.thresholds.tolist() == [0.5, 0.0] and curve.num_faces == 2
+    assert curve.precision.tolist() == [1.0, 2 / 3] and curve.recall.tolist() == [0.5, 1.0]
+    assert curve.ap == pytest.approx(0.5 + 0.5 * 2 / 3)
+    with pytest.raises(ValueError, match=r"\(I, T\)"):
+        pr_curve_from_counts(np.ones((2, 3)), np.ones((2, 4)), np.ones(2))
+
+
+def test_pr_curve_from_counts_is_the_official_curve():
+    """Per-image counts summed give evaluate_wider's curve, array for array (the second-detection case)."""
+    images = [WiderImage("e/a.jpg", [[0, 0, 20, 20], [100, 0, 20, 20]]), WiderImage("e/b.jpg", [[5, 5, 30, 30]])]
+    preds = {"e/a": np.array([[0, 0, 20, 20, 1.0], [1, 0, 20, 20, 0.5], [100, 0, 20, 20, 0.0]]),
+             "e/b": np.array([[200, 200, 10, 10, 0.8], [5, 5, 30, 30, 0.3]])}
+    gt = ground_truth(images, [[0, 1], [0]])
+    official = evaluate_wider(preds, gt)["easy"]
+    curve = pr_curve_from_counts(*evaluate_wider_per_image(preds, gt, "easy"))
+    for field in ("precision", "recall", "thresholds", "true_positives", "proposals"):
+        assert np.array_equal(getattr(curve, field), getattr(official, field), equal_nan=True), field
+    assert curve.ap == official.ap and curve.num_faces == official.num_faces == 3
+    # By score: 1.0 (tp), 0.8 (fp), 0.5 (box 0 claimed again: fp), 0.3 (tp), 0 (tp): precision 1 at recall 1/3,
+    # then 2/4 and 3/5 at recall 2/3 and 1, whose envelope is 3/5.
+    assert curve.ap == pytest.approx(1 / 3 * 1 + 2 / 3 * 3 / 5)
+
+
+STORED = sorted(p.parent for p in (RESULTS / "runs").glob("*/counts.npz") if (p.parent / "evaluation.json").is_file())
+
+
+@pytest.mark.skipif(not STORED, reason="no stored run with counts.npz in results/runs")
+def test_pr_curve_from_a_stored_runs_counts_gives_its_stored_ap():
+    run = STORED[0]
+    stored = json.loads((run / "evaluation.json").read_text())["ap"]
+    for subset in ("easy", "medium", "hard", "all"):
+        curve = pr_curve_from_counts(*counts(run, subset))
+        assert curve.ap == pytest.approx(stored[subset], abs=1e-12), (run.name, subset)
+        assert np.nanmax(curve.precision) <= 1 and curve.recall[-1] <= 1
 
 
 def test_empty_images():

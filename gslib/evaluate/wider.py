@@ -76,6 +76,7 @@ __all__ = [
     "official_iou",
     "per_image_counts",
     "pr_curve",
+    "pr_curve_from_counts",
     "voc_ap",
 ]
 
@@ -203,6 +204,28 @@ def pr_curve(scores: np.ndarray, claimed: np.ndarray, keep: np.ndarray,
         recall = true_positives / num_faces
     ap = voc_ap(recall, precision) if num_faces else float("nan")
     return PRCurve(ap, precision, recall, thresholds, true_positives, proposals, num_faces)
+
+
+def pr_curve_from_counts(true_positives: np.ndarray, proposals: np.ndarray, faces: np.ndarray) -> PRCurve:
+    """The official PR curve from per-image counts (:func:`per_image_counts`, :func:`evaluate_wider_per_image`,
+    or a stored run's ``counts.npz``, :func:`gslib.study.counts`), summed over images: the same curve and AP as
+    :func:`evaluate_wider` on the same predictions (the counts were taken after the set-wide score
+    normalisation, at its thresholds).
+
+    true_positives, proposals: (I, T) int, cumulative at the T descending thresholds; faces: (I,) int.
+    """
+    tp = np.asarray(true_positives, dtype=np.int64)
+    proposals = np.asarray(proposals, dtype=np.int64)
+    if tp.ndim != 2 or tp.shape != proposals.shape or len(np.asarray(faces)) != len(tp):
+        raise ValueError(f"counts must be (I, T), (I, T) and (I,), got {tp.shape}, {proposals.shape} and "
+                         f"{np.shape(faces)}")
+    tp, proposals, num_faces = tp.sum(axis=0), proposals.sum(axis=0), int(np.sum(faces))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = tp / proposals
+        recall = tp / num_faces
+    thresholds = 1.0 - np.arange(1, tp.shape[0] + 1) / tp.shape[0]
+    ap = voc_ap(recall, precision) if num_faces else float("nan")
+    return PRCurve(ap, precision, recall, thresholds, tp, proposals, num_faces)
 
 
 def _first_threshold_at_or_below(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
