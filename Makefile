@@ -15,7 +15,7 @@ WIDER_ANNOTATIONS ?= $(firstword $(wildcard data/widerface ../shared/widerface) 
 export GSLIB_WIDER_ANNOTATIONS := $(abspath $(WIDER_ANNOTATIONS))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test reproduce data bench runs notebooks claims migrate-counts store-smoke lint clean-results peers
+.PHONY: setup test reproduce data bench runs notebooks claims migrate-counts store-smoke lint clean-results peers html
 
 setup: $(VENV)/.installed
 
@@ -72,6 +72,11 @@ peers: setup data
 	  mv $(RESULTS)/peers/$$set.json.tmp $(RESULTS)/peers/$$set.json; \
 	done
 
+# The executed notebooks and claims.md as web pages in $(RESULTS)/html/ (index.html links them), then headless
+# Chromium's screenshots of the index and notebook 03 beside them (Debian's chromium; without it, say so).
+html: setup
+	$(PY) -m gslib.render --profile $(PROFILE) $(if $(shell command -v chromium),--screenshot 03,)
+
 # Executes every notebook in order with papermill into $(RESULTS)/notebooks/, profile $(PROFILE).
 notebooks: setup
 	@mkdir -p $(RESULTS)/notebooks
@@ -93,11 +98,12 @@ migrate-counts: setup
 claims: setup
 	$(PY) -m gslib.claims --profile $(PROFILE)
 
-reproduce: data bench runs notebooks claims
+reproduce: data bench runs notebooks claims html
 	@echo "reproduce: generated the embedded benchmark ($(DATA_DIR)/), ran the benchmarks ($(RESULTS)/bench/)"
 	@echo "reproduce: trained and evaluated the runs that were not stored yet ($(RESULTS)/runs/)"
 	@echo "reproduce: executed $(words $(NOTEBOOKS)) notebook(s) into $(RESULTS)/notebooks/: $(NOTEBOOKS)"
 	@echo "reproduce: tables in $(RESULTS)/tables/, figures in $(RESULTS)/figures/, verdicts in $(RESULTS)/claims.md"
+	@echo "reproduce: the study as web pages in $(RESULTS)/html/index.html"
 
 clean-results:
 	rm -rf $(RESULTS)/bench $(RESULTS)/notebooks

@@ -1,0 +1,122 @@
+"""The study as web pages: every executed notebook of a profile rendered to HTML, with an index.
+
+``python -m gslib.render [--profile default]`` (``make html``) renders ``<results>/notebooks/*.ipynb``
+(papermill's executed copies) with nbconvert into ``<results>/html/<name>.html``, ``claims.md`` into
+``claims.html``, and writes ``index.html`` linking them with each notebook's title (its first heading). The
+figures are embedded in the notebooks' outputs, so the folder reads offline. ``--screenshot`` then opens
+the index and one notebook in headless Chromium (Debian's ``chromium``) and saves PNG screenshots beside
+them; :func:`check_page` says whether a rendered notebook holds its figures and tables.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.filters import markdown2html
+
+from gslib.paths import results_dir
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def title(notebook: nbformat.NotebookNode, default: str) -> str:
+    """The first Markdown heading of ``notebook`` (without its #s), else ``default``."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return default
+
+
+def _page(heading: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
+            "<style>body{font-family:sans-serif;max-width:64em;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}</style>"
+            f"</head><body>\n{body}\n</body></html>\n")
+
+
+def render(profile: str = "default") -> Path:
+    """Render the profile's executed notebooks and claims.md to ``<results>/html/``; returns index.html."""
+    root = results_dir(profile)
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no executed notebooks in {root / 'notebooks'}: run `make notebooks "
+                                f"PROFILE={profile}` first")
+    out = root / "html"
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    links = []
+    for path in notebooks:
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except (json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
+            raise ValueError(f"{path}: not a notebook ({error})") from error
+        if errors(notebook):
+            print(f"{path}: {errors(notebook)} cells ended in an error")
+        body, _ = exporter.from_notebook_node(notebook)
+        (out / f"{path.stem}.html").write_text(body)
+        links.append((f"{path.stem}.html", title(notebook, path.stem)))
+    claims = root / "claims.md"
+    if claims.is_file():
+        (out / "claims.html").write_text(_page("Claims and verdicts", markdown2html(claims.read_text())))
+        links.append(("claims.html", "Claims and verdicts (results/claims.md)"))
+    items = "\n".join(f"<li><a href='{href}'>{html.escape(text)}</a></li>" for href, text in links)
+    index = out / "index.html"
+    index.write_text(_page("Group Sampling for Scale Invariant Face Detection: the study",
+                           "<h1>Group Sampling for Scale Invariant Face Detection (Ming et al., TPAMI 2022): "
+                           f"the reproduction</h1>\n<p>Profile <code>{html.escape(profile)}</code>. Each notebook "
+                           f"was executed by papermill; its tables and figures are embedded.</p>\n<ul>\n{items}\n</ul>"))
+    return index
+
+
+def check_page(page: Path) -> dict:
+    """What a rendered notebook shows: ``{"figures": embedded PNGs, "tables": HTML tables}``."""
+    text = Path(page).read_text()
+    return {"figures": text.count("src=\"data:image/png;base64"), "tables": text.count("<table")}
+
+
+def errors(notebook: nbformat.NotebookNode) -> int:
+    """How many cells of an executed notebook ended in an error."""
+    return sum(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
+
+
+def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> Path:
+    """Open ``page`` in headless Chromium and save a ``width`` x ``height`` screenshot to ``png``."""
+    browser = next((shutil.which(b) for b in CHROMIUM if shutil.which(b)), None)
+    if browser is None:
+        raise FileNotFoundError("no Chromium on PATH: install Debian's package (apt-get install chromium)")
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={width},{height}", f"--screenshot={png}", Path(page).resolve().as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    if not png.is_file() or png.stat().st_size == 0:
+        raise RuntimeError(f"Chromium wrote no screenshot of {page} to {png}")
+    return png
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gslib.render", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--screenshot", metavar="NOTEBOOK", nargs="?", const="",
+                        help="also screenshot the index and this rendered notebook (default: the first)")
+    args = parser.parse_args(argv)
+    index = render(args.profile)
+    print(f"wrote {index}")
+    pages = sorted(p for p in index.parent.glob("[0-9][0-9]_*.html"))
+    for page in pages:
+        print(f"{page.name}: {check_page(page)}")
+    if args.screenshot is not None:
+        page = next((p for p in pages if p.stem.startswith(args.screenshot)), pages[0])
+        for source in (index, page):
+            print(f"screenshot: {screenshot(source, source.with_suffix('.png'))}")
+
+
+if __name__ == "__main__":
+    main()

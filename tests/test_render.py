@@ -1,0 +1,54 @@
+"""gslib.render: executed notebooks to HTML with an index, and what a rendered page shows."""
+import base64
+import shutil
+
+import nbformat
+import pytest
+
+from gslib import render
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 16).decode()
+
+
+def _executed(path, heading, error=False):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"intro\n# {heading}\ntext"),
+                nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+                    "display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]),
+                nbformat.v4.new_code_cell("t", outputs=[nbformat.v4.new_output(
+                    "execute_result", data={"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "1"},
+                    execution_count=1)])]
+    if error:
+        nb.cells.append(nbformat.v4.new_code_cell("1/0", outputs=[nbformat.v4.new_output(
+            "error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]))
+    nbformat.write(nb, path)
+    return nb
+
+
+def test_render_writes_every_notebook_and_an_index_linking_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("GSLIB_RESULTS", str(tmp_path))
+    (tmp_path / "notebooks").mkdir()
+    _executed(tmp_path / "notebooks" / "01_first.ipynb", "01 — First")
+    nb = _executed(tmp_path / "notebooks" / "02_second.ipynb", "02 — Second", error=True)
+    (tmp_path / "claims.md").write_text("# Claims\n\n| claim | verdict |\n|---|---|\n| gs-all | replicated |\n")
+    index = render.render("default")
+    text = index.read_text()
+    assert "href='01_first.html'>01 — First<" in text and "href='02_second.html'>02 — Second<" in text
+    assert "href='claims.html'" in text and "<td>replicated</td>" in (tmp_path / "html" / "claims.html").read_text()
+    assert render.check_page(tmp_path / "html" / "01_first.html") == {"figures": 1, "tables": 1}
+    assert render.errors(nb) == 1
+    assert render.title(nbformat.v4.new_notebook(), "untitled") == "untitled"
+
+
+def test_render_without_executed_notebooks_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("GSLIB_RESULTS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="make notebooks PROFILE=default"):
+        render.render("default")
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in render.CHROMIUM), reason="no Chromium installed")
+def test_a_screenshot_of_a_rendered_page_is_a_png(tmp_path, monkeypatch):
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><h1>hello</h1></body></html>")
+    png = render.screenshot(page, tmp_path / "page.png", width=200, height=100)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
