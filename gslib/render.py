@@ -72,7 +72,8 @@ def render(profile: str = "default") -> Path:
     index.write_text(_page("Group Sampling for Scale Invariant Face Detection: the study",
                            "<h1>Group Sampling for Scale Invariant Face Detection (Ming et al., TPAMI 2022): "
                            f"the reproduction</h1>\n<p>Profile <code>{html.escape(profile)}</code>. Each notebook "
-                           f"was executed by papermill; its tables and figures are embedded.</p>\n<ul>\n{items}\n</ul>"))
+                           "was executed by papermill; its tables and figures are embedded.</p>\n"
+                           f"<ul>\n{items}\n</ul>"))
     return index
 
 
