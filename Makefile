@@ -61,14 +61,20 @@ data: setup
 	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) --out $(DATA_DIR)
 
 # Published face detectors (gslib.peers: RetinaFace-mnet0.25, YuNet-n, yuface, MTCNN; one not installed is
-# reported as unavailable) by the official protocol on each set of PEER_SETS: $(RESULTS)/peers/<set>.json.
-# "real" needs ../shared (the 204 WIDER FACE val photos and the official ground truth).
+# reported as unavailable) and our PEER_OURS runs (seed 0 of the profile, evaluated only when their weights are
+# in this checkout: they are not committed; otherwise skipped, saying so) by the official protocol on each set of
+# PEER_SETS: $(RESULTS)/peers/<set>.json, and the boxes of each on the set's 4 figure images (Fig. 10, drawn by
+# notebook 07): $(RESULTS)/peers/figure-<set>.json. "real" needs ../shared (the 204 WIDER FACE val photos and the
+# official ground truth). One thread.
 PEER_SETS ?= real synthwider
+PEER_OURS ?= FPN-finest-sampling
 peers: setup data
 	@mkdir -p $(RESULTS)/peers
 	@for set in $(PEER_SETS); do \
-	  echo "peers: $$set -> $(RESULTS)/peers/$$set.json"; \
-	  $(PY) -m gslib.peers --set $$set --data $(DATA_DIR) --json > $(RESULTS)/peers/$$set.json.tmp || exit 1; \
+	  echo "peers: $$set -> $(RESULTS)/peers/$$set.json, $(RESULTS)/peers/figure-$$set.json"; \
+	  $(PY) -m gslib.peers --set $$set --data $(DATA_DIR) --threads 1 --profile $(PROFILE) \
+	    $(foreach name,$(PEER_OURS),--ours $(name)) --figure $(RESULTS)/peers/figure-$$set.json \
+	    --json > $(RESULTS)/peers/$$set.json.tmp || exit 1; \
 	  mv $(RESULTS)/peers/$$set.json.tmp $(RESULTS)/peers/$$set.json; \
 	done
 

@@ -57,11 +57,12 @@ Table 10 lists the same R18 detector at 29.73 ("FPN-finest-sampling" there, but 
 cost 23.8 G, so it is the P3 model of Table 15); 29.73 is our count without thop's bilinear term
 (29.77 - 0.035), so Table 10 and Table 15 were apparently counted with two versions of the model code.
 
-Sec. 6.2's closed form (:func:`closed_form`; RPN head only, per image, P2 of ``h x w x c``, 3x3 to c'): FPN-finest-sampling
-``S1 = 9c'chw + 4 (4c'hw + 2c'hw)`` and FPN ``S2 = (9c'chw + 4c'hw + 2c'hw)(1 + 1/4 + 1/16 + 1/64)``; the
-counter's ``head_gmacs`` equals them exactly (``thop=False``) when the side is a multiple of 32. ``S2`` as
-written has one anchor per level (4 deltas + 2 logits), which is FPN's layout (one scale per level); with
-4 anchors per level it would be ``(9c'c + 24c')hw (85/64)``, still above S1. ``S1 < S2`` iff
+Sec. 6.2's closed form (:func:`closed_form`; RPN head only, per image, P2 of ``h x w x c``, 3x3 to c'):
+FPN-finest-sampling ``S1 = 9c'chw + 4 (4c'hw + 2c'hw)`` and FPN
+``S2 = (9c'chw + 4c'hw + 2c'hw)(1 + 1/4 + 1/16 + 1/64)``; the counter's ``head_gmacs`` equals them exactly
+(``thop=False``) when the side is a multiple of 32. ``S2`` as written has one anchor per level (4 deltas + 2
+logits), which is FPN's layout (one scale per level); with 4 anchors per level it would be
+``(9c'c + 24c')hw (85/64)``, still above S1. ``S1 < S2`` iff
 ``c > 1026 / 189 = 5.43``.
 
 CLI: ``python -m gslib flops --backbone resnet50 --detector FPN --size 800 [--thop] [--json]``.
@@ -77,6 +78,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from gslib.cli import positive_int
 from gslib.model import Detector, paper_detector
+from gslib.retinaface import RetinaFace
 
 aten = torch.ops.aten
 
@@ -177,6 +179,18 @@ def closed_form(c: int, c1: int, h: int, w: int, anchors_per_level: int = 1) -> 
     s1 = 9 * c1 * c * h * w + 4 * (4 * c1 * h * w + 2 * c1 * h * w)
     s2 = (9 * c1 * c * h * w + anchors_per_level * (4 * c1 * h * w + 2 * c1 * h * w)) * 85 / 64  # 1 + 1/4 + 1/16 + 1/64
     return s1, s2
+
+
+def retinaface_complexity(size: int | tuple[int, int] = 800) -> dict:
+    """GMACs (plain and thop's convention) and parameters of the peer RetinaFace-mnet0.25 (:mod:`gslib.retinaface`,
+    its released architecture) on one ``size`` image: {"total_gmacs", "total_gmacs_thop", "params_m"}."""
+    height, width = (size, size) if isinstance(size, int) else size
+    with torch.device("meta"):
+        model = RetinaFace().eval()
+        images = torch.empty(1, 3, height, width)
+    return {"total_gmacs": count_macs(model, images)["total"] / 1e9,
+            "total_gmacs_thop": count_macs(model, images, thop=True)["total"] / 1e9,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
 
 
 def table11(thop: bool = True) -> list[dict]:

@@ -23,6 +23,12 @@ MTCNN (mtcnn)       facenet-pytorch's MTCNN (its weights in the wheel), its     
 
 A peer whose package is missing raises :class:`PeerUnavailable`, naming the package and its install command.
 
+Our own detectors run as peers too (:class:`RunPeer`): a trained run directory of :mod:`gslib.study` (its
+``checkpoint.pt``, which is not committed: only runs trained in this checkout have it) through
+:func:`gslib.train.load_trained` and :func:`gslib.inference.detect` with its profile's test settings (the
+pyramid, top-k per scale, NMS), in the precision it trained in, as :func:`gslib.study.evaluate_run` tests it on
+SynthWIDER val. A run without its weights is reported as unavailable, like a missing package.
+
 Evaluation (:func:`evaluate_peer`): the peer's detections on every image of an :class:`EvalSet` are written as
 an official prediction folder (5 columns) and evaluated with :func:`gslib.evaluate.wider.evaluate_wider`
 against the set's four .mat files, exactly as a trained run on SynthWIDER val is (:mod:`gslib.study`). The
@@ -30,13 +36,20 @@ sets: ``real`` (:mod:`gslib.data.real_sample`: 204 WIDER FACE val photos, the of
 restricted to them) and ``synthwider`` (``data/synthwider``'s val split, ``make data``). ``max_images`` keeps
 that many images spread evenly over the set, with the ground truth restricted to them.
 
+Fig. 10 (:func:`figure_record`): the boxes and scores of every detector on the set's ``figure_names`` (the 4
+full-size photos of the real sample; 4 images spread over SynthWIDER val), kept while the set is evaluated, as a
+small JSON that a notebook draws over the images (which cannot be committed).
+
 CLI::
 
     python -m gslib.peers [--set real|synthwider] [--peers retinaface,yunet,yuface,mtcnn] [--max-images N]
+                          [--ours FPN-finest-sampling [--seed 0] [--profile default]] [--figure FILE]
                           [--work DIR] [--threads 1] [--json]
 
 prints easy / medium / hard / all AP and the seconds per image (of ``detect`` alone, image decoding excluded)
-per peer, or with ``--json`` one JSON object; a peer that is not installed is reported as unavailable.
+per peer, or with ``--json`` one JSON object; a peer that is not installed, or an ``--ours`` run whose weights
+are not in this checkout, is reported as unavailable (``make peers`` says it skips it). ``--figure`` writes
+the Fig. 10 record of the same detectors.
 """
 from __future__ import annotations
 
@@ -62,14 +75,20 @@ from gslib.cli import positive_int
 from gslib.data import real_sample
 from gslib.data.wider import image_key, read_wider_mat, write_predictions, write_wider_mat
 from gslib.evaluate.wider import evaluate_wider
-from gslib.inference import Detections, to_wider_rows
-from gslib.paths import DATA, SHARED
+from gslib.experiments import PROFILES, experiment, is_complete, read_config, run_dir
+from gslib.inference import Detections, detect, to_wider_rows
+from gslib.paths import DATA, REPO, SHARED
+from gslib.store import default_device, write_atomic
+from gslib.train import CHECKPOINT, autocast_dtype_for, load_trained
 
 YUNET = SHARED / "peers" / "yunet_n_640_640.onnx"
 SYNTHWIDER = DATA / "synthwider"
 NO_SCALE = -1  # Detections.scales of a peer without anchor scales
 SUBSETS = ("easy", "medium", "hard", "all")
 INSTALL = "pip install -e '.[peers]'"
+FIGURE_IMAGES = 4  # images per set in the Fig. 10 record
+FIGURE_MIN_SCORE = 0.2  # boxes kept in it: score >= this, at most FIGURE_MAX_BOXES per detector and image
+FIGURE_MAX_BOXES = 300
 
 
 class PeerUnavailable(RuntimeError):
@@ -174,15 +193,46 @@ class MTCNNPeer:
 PEERS = {"retinaface": RetinaFacePeer, "yunet": YuNetPeer, "yuface": YuFacePeer, "mtcnn": MTCNNPeer}
 
 
+class RunPeer:
+    """One of our trained detectors, a run directory with its weights, as a peer (see the module docstring).
+    Raises :class:`PeerUnavailable` when the run is not complete or its ``checkpoint.pt`` is not there."""
+
+    def __init__(self, run: str | os.PathLike):
+        self.run = Path(run)
+        if not (is_complete(self.run) and (self.run / CHECKPOINT).is_file()):
+            shown = self.run.relative_to(REPO) if self.run.is_relative_to(REPO) else self.run
+            raise PeerUnavailable(f"{shown}: no trained weights ({CHECKPOINT} of a complete run) in this checkout; "
+                                  "they are not committed: train the run here (make runs) to evaluate it")
+        config, self.profile = read_config(self.run)
+        self.name = f"{config.name} (ours, seed {config.seed})"
+        device = default_device()
+        self.model = load_trained(self.run, device)
+        self.device_type, self.dtype = device.type, autocast_dtype_for(self.profile, device)
+
+    def detect(self, image: Image.Image) -> Detections:
+        p = self.profile
+        with torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None):
+            final, _ = detect(self.model, image.convert("RGB"), scales=p.test_scales, max_side=p.test_max_side,
+                              pre_nms_top_k=p.pre_nms_top_n, nms_threshold=p.nms_thresh)
+        return final
+
+
+def ours_run(name: str, seed: int = 0, profile: str = "default") -> Path:
+    """The run directory of our experiment ``name`` (``gslib.experiments.experiment``) at ``seed`` in ``profile``."""
+    return run_dir(experiment(name, seed=seed), PROFILES[profile])
+
+
 class EvalSet(NamedTuple):
     """An evaluation set: its ``name``, the folder of its four .mat files, the image names (``"<event>/<x>.jpg"``)
-    in the ground truth's order, ``open_image(name) -> PIL RGB`` in the ground truth's pixels, its face count."""
+    in the ground truth's order, ``open_image(name) -> PIL RGB`` in the ground truth's pixels, its face count,
+    and the names of the images of its Fig. 10 record (:func:`figure_record`)."""
 
     name: str
     ground_truth: Path
     names: list[str]
     open_image: Callable[[str], Image.Image]
     faces: int
+    figure_names: tuple[str, ...] = ()
 
 
 def _spread(n: int, k: int | None) -> np.ndarray:
@@ -209,8 +259,10 @@ def real_set(work_dir: str | os.PathLike, sample: str | os.PathLike = real_sampl
     if max_images is not None:
         gt, folder = _subset_ground_truth(gt, max_images, folder)
     rows = {row.name: row for row in real_sample.read_manifest(sample)}
-    return EvalSet("real", folder, [im.name for im in gt.images],
-                   lambda name: real_sample.open_image(rows[name], sample), real_sample.count_faces(gt))
+    names = [im.name for im in gt.images]
+    full_size = [n for n in names if rows[n].kind == "original"]  # Fig. 10: the photos not squashed and blurred
+    return EvalSet("real", folder, names, lambda name: real_sample.open_image(rows[name], sample),
+                   real_sample.count_faces(gt), tuple(full_size[:FIGURE_IMAGES]))
 
 
 def synthwider_set(work_dir: str | os.PathLike, root: str | os.PathLike = SYNTHWIDER,
@@ -229,12 +281,16 @@ def synthwider_set(work_dir: str | os.PathLike, root: str | os.PathLike = SYNTHW
         with Image.open(root / "WIDER_val" / "images" / name) as im:
             return im.convert("RGB")
 
-    return EvalSet("synthwider", folder, [im.name for im in gt.images], open_image, real_sample.count_faces(gt))
+    names = [im.name for im in gt.images]
+    return EvalSet("synthwider", folder, names, open_image, real_sample.count_faces(gt),
+                   tuple(names[k] for k in _spread(len(names), FIGURE_IMAGES)))
 
 
-def run_peer(peer, eval_set: EvalSet, pred_dir: str | os.PathLike, progress: bool = True) -> float:
+def run_peer(peer, eval_set: EvalSet, pred_dir: str | os.PathLike, progress: bool = True,
+             figure: dict[str, Detections] | None = None) -> float:
     """Detect every image of ``eval_set`` with ``peer`` into the official prediction folder ``pred_dir``
-    (5 columns: x y w h score). Returns the mean seconds of ``peer.detect`` per image."""
+    (5 columns: x y w h score). Returns the mean seconds of ``peer.detect`` per image. ``figure``: filled with
+    the detections of the set's ``figure_names``."""
     rows, seconds = {}, 0.0
     for name in tqdm(eval_set.names, desc=peer.name, mininterval=2, disable=not progress):
         image = eval_set.open_image(name)
@@ -242,17 +298,66 @@ def run_peer(peer, eval_set: EvalSet, pred_dir: str | os.PathLike, progress: boo
         dets = peer.detect(image)
         seconds += time.perf_counter() - tic
         rows[image_key(name)] = to_wider_rows(dets)[:, :5]
+        if figure is not None and name in eval_set.figure_names:
+            figure[name] = dets
     write_predictions(pred_dir, rows)
     return seconds / max(1, len(eval_set.names))
 
 
-def evaluate_peer(peer, eval_set: EvalSet, pred_dir: str | os.PathLike, progress: bool = True) -> dict:
+def evaluate_peer(peer, eval_set: EvalSet, pred_dir: str | os.PathLike, progress: bool = True,
+                  figure: dict[str, Detections] | None = None) -> dict:
     """:func:`run_peer`, then the official protocol: ``{"ap": {easy, medium, hard, all}, "seconds_per_image",
     "images"}``."""
-    seconds = run_peer(peer, eval_set, pred_dir, progress)
+    seconds = run_peer(peer, eval_set, pred_dir, progress, figure)
     curves = evaluate_wider(pred_dir, eval_set.ground_truth)
     return {"ap": {s: float(curves[s].ap) for s in SUBSETS}, "seconds_per_image": round(seconds, 4),
             "images": len(eval_set.names)}
+
+
+def evaluate_all(eval_set: EvalSet, work: str | os.PathLike, keys=tuple(PEERS), runs=(), threads: int = 1,
+                 progress: bool = True) -> tuple[dict, dict[str, dict[str, Detections]]]:
+    """Every peer of ``keys`` (:data:`PEERS`) and every run directory of ``runs`` (:class:`RunPeer`) on
+    ``eval_set``, predictions under ``work/predictions``. Returns the JSON object of the CLI (``"peers"`` and
+    ``"ours"``: {name: :func:`evaluate_peer`'s record and its ``"run"``}, ``"unavailable"``: {peer key or run
+    directory name: why}) and the detections on the set's figure images ({detector name: {image name:
+    Detections}})."""
+    result = {"set": eval_set.name, "images": len(eval_set.names), "faces": eval_set.faces, "peers": {},
+              "ours": {}, "unavailable": {}}
+    figure = {}
+    makers = [("peers", key, PEERS[key]) for key in keys] + [("ours", Path(run).name, lambda run=run: RunPeer(run))
+                                                             for run in runs]
+    for kind, key, make in makers:
+        try:
+            peer = make()
+        except PeerUnavailable as e:
+            result["unavailable"][key] = str(e)
+            continue
+        if "cv2" in sys.modules:  # OpenCV's own pool (YuNet), beside torch's
+            sys.modules["cv2"].setNumThreads(threads)
+        figure[peer.name] = {}
+        result[kind][peer.name] = evaluate_peer(peer, eval_set, Path(work) / "predictions" / key, progress,
+                                                figure[peer.name])
+        if kind == "ours":
+            result[kind][peer.name]["run"] = key
+    return result, figure
+
+
+def figure_record(eval_set: EvalSet, figure: dict[str, dict[str, Detections]], min_score: float = FIGURE_MIN_SCORE,
+                  max_boxes: int = FIGURE_MAX_BOXES) -> dict:
+    """The Fig. 10 record: ``{"set", "min_score", "images": [{"name", "width", "height", "detections":
+    {detector: {"boxes": [[x1, y1, x2, y2], ...] (pixels, 1 decimal), "scores": [...] (3 decimals)}}}]}``,
+    the boxes scoring ``>= min_score``, the ``max_boxes`` best per detector and image."""
+    images = []
+    for name in eval_set.figure_names:
+        width, height = eval_set.open_image(name).size
+        detections = {}
+        for detector, by_image in figure.items():
+            dets = by_image[name]
+            keep = (dets.scores >= min_score).nonzero().flatten()[:max_boxes]
+            detections[detector] = {"boxes": np.round(dets.boxes[keep].double().numpy(), 1).tolist(),
+                                    "scores": np.round(dets.scores[keep].double().numpy(), 3).tolist()}
+        images.append({"name": name, "width": width, "height": height, "detections": detections})
+    return {"set": eval_set.name, "min_score": min_score, "images": images}
 
 
 def _peer_names(text: str) -> list[str]:
@@ -271,38 +376,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", type=Path, help="keep the ground truth and predictions here (default: a temp dir)")
     parser.add_argument("--data", type=Path, default=SYNTHWIDER, help="SynthWIDER's folder (--set synthwider)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch and OpenCV threads")
+    parser.add_argument("--ours", action="append", default=[], metavar="EXPERIMENT",
+                        help="also our trained run of this experiment (repeatable), when its weights are here")
+    parser.add_argument("--seed", type=int, default=0, help="--ours: the run's seed (0)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default", help="--ours: the run's profile")
+    parser.add_argument("--figure", type=Path, help="write the Fig. 10 record (boxes on the set's figure images) here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
 def run(args) -> dict:
-    """The CLI's work: every requested peer on the set; returns the JSON object."""
+    """The CLI's work: every requested peer (and ``--ours`` run) on the set; returns the JSON object, and writes
+    the Fig. 10 record to ``args.figure`` when given."""
     torch.set_num_threads(args.threads)
+    runs = [ours_run(name, args.seed, args.profile) for name in args.ours]
     with tempfile.TemporaryDirectory(prefix="gslib-peers-") as tmp:
         work = Path(args.work or tmp) / args.eval_set
         if args.eval_set == "real":
             eval_set = real_set(work, max_images=args.max_images)
         else:
             eval_set = synthwider_set(work, args.data, args.max_images)
-        result = {"set": eval_set.name, "images": len(eval_set.names), "faces": eval_set.faces, "peers": {},
-                  "unavailable": {}}
-        for key in args.peers:
-            try:
-                peer = PEERS[key]()
-            except PeerUnavailable as e:
-                result["unavailable"][key] = str(e)
-                continue
-            if "cv2" in sys.modules:  # OpenCV's own pool (YuNet), beside torch's
-                sys.modules["cv2"].setNumThreads(args.threads)
-            result["peers"][peer.name] = evaluate_peer(peer, eval_set, work / "predictions" / key)
+        result, figure = evaluate_all(eval_set, work, args.peers, runs, args.threads)
+        for key, why in result["unavailable"].items():
+            print(f"peers: skipping {key}: {why}", file=sys.stderr)
+        if args.figure:
+            args.figure.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(args.figure, json.dumps(figure_record(eval_set, figure)) + "\n")
     return result
 
 
 def format_table(result: dict) -> str:
     lines = [f"set {result['set']}: {result['images']} images, {result['faces']} faces (official protocol)",
-             f"{'peer':<22}" + "".join(f"{s:>8}" for s in SUBSETS) + f"{'s/image':>10}"]
-    for name, r in result["peers"].items():
-        lines.append(f"{name:<22}" + "".join(f"{r['ap'][s]:>8.4f}" for s in SUBSETS)
+             f"{'peer':<34}" + "".join(f"{s:>8}" for s in SUBSETS) + f"{'s/image':>10}"]
+    for name, r in {**result["peers"], **result["ours"]}.items():
+        lines.append(f"{name:<34}" + "".join(f"{r['ap'][s]:>8.4f}" for s in SUBSETS)
                      + f"{r['seconds_per_image']:>10.3f}")
     lines += [f"{key}: unavailable: {message}" for key, message in result["unavailable"].items()]
     return "\n".join(lines)

@@ -7,7 +7,18 @@ import torch
 from torch import nn
 
 from gslib.anchors import AnchorLayout, AnchorLevel
-from gslib.flops import TABLE10_R18, TABLE11, TABLE15, closed_form, complexity, count_macs, main, table11, table15
+from gslib.flops import (
+    TABLE10_R18,
+    TABLE11,
+    TABLE15,
+    closed_form,
+    complexity,
+    count_macs,
+    main,
+    retinaface_complexity,
+    table11,
+    table15,
+)
 from gslib.model import Detector
 
 
@@ -73,6 +84,15 @@ def test_closed_form_with_four_anchors_per_level():
     s1, s2 = closed_form(256, 256, 200, 200, anchors_per_level=4)
     assert macs["head"] == s2
     assert s1 < s2
+
+
+def test_retinaface_complexity():
+    """RetinaFace-mnet0.25: 426,608 parameters (its released weights hold as many, test_retinaface), and its MACs
+    grow with the image area (fully convolutional, every map a multiple of 32 px here)."""
+    small, large = retinaface_complexity(320), retinaface_complexity((640, 640))
+    assert small["params_m"] == large["params_m"] == pytest.approx(0.426608, abs=1e-9)
+    assert large["total_gmacs"] == pytest.approx(4 * small["total_gmacs"], rel=1e-12)
+    assert large["total_gmacs_thop"] > large["total_gmacs"]
 
 
 def test_table11_in_the_papers_split():

@@ -3,6 +3,7 @@ package names itself and its install command; the evaluation path (predictions +
 the command line on two real images."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ from torchvision.ops import box_iou
 from gslib import peers
 from gslib.data import real_sample
 from gslib.data.wider import WiderImage, read_predictions, read_wider_mat, write_wider_mat
+from gslib.experiments import SMOKE, experiment
 from gslib.inference import Detections
+from gslib.study import evaluated_run
 
 torch.set_num_threads(1)
 PHOTO = "0--Parade/0_Parade_marchingband_1_765.jpg"  # a full-size photo: 132 faces, 1024 x 732
@@ -92,6 +95,73 @@ def test_evaluate_peer_by_hand(tmp_path):
     written = read_predictions(tmp_path / "pred")
     assert written["0--A/a_1"].shape == (3, 5) and written["0--A/a_2"].shape == (1, 5)  # 5 columns: no scale
     assert written["0--A/a_1"][0].tolist() == pytest.approx([10, 10, 20, 20, 0.9])
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """A trained and evaluated smoke run of FPN-finest-sampling (about a second) in GSLIB_RESULTS's layout."""
+    root = tmp_path_factory.mktemp("results")
+    run, evaluation = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False,
+                                    runs=root / "smoke" / "runs")
+    return root, run, evaluation
+
+
+def test_our_run_as_a_peer_gives_the_ap_of_its_own_evaluation(smoke_run, tmp_path):
+    """RunPeer is gslib.study.evaluate_run's test path: the same detections, the same APs, on SynthWIDER val."""
+    _, run, evaluation = smoke_run
+    eval_set = peers.synthwider_set(tmp_path, SMOKE.path("."))
+    result, figure = peers.evaluate_all(eval_set, tmp_path, keys=(), runs=[run], progress=False)
+    record = result["ours"]["FPN-finest-sampling (ours, seed 0)"]
+    assert record["run"] == run.name and record["images"] == evaluation["images"] == len(eval_set.names)
+    assert record["ap"] == pytest.approx({s: evaluation["ap"][s] for s in peers.SUBSETS}, abs=1e-12)
+    assert result["peers"] == {} and result["unavailable"] == {}
+    assert len(eval_set.figure_names) == peers.FIGURE_IMAGES
+    assert set(figure["FPN-finest-sampling (ours, seed 0)"]) == set(eval_set.figure_names)
+
+
+def test_a_run_without_its_weights_is_unavailable(smoke_run, tmp_path):
+    _, run, _ = smoke_run
+    copy = tmp_path / run.name
+    copy.mkdir()
+    for name in ("config.json", "metrics.json", "evaluation.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    with pytest.raises(peers.PeerUnavailable, match="no trained weights"):
+        peers.RunPeer(copy)
+    eval_set = peers.synthwider_set(tmp_path, SMOKE.path("."), max_images=2)
+    result, figure = peers.evaluate_all(eval_set, tmp_path, keys=(), runs=[copy], progress=False)
+    assert result["ours"] == {} and figure == {} and "no trained weights" in result["unavailable"][copy.name]
+
+
+def test_figure_record_keeps_the_best_boxes_above_the_threshold():
+    eval_set = peers.EvalSet("fake", Path("."), ["e/a.jpg", "e/b.jpg"], lambda name: Image.new("RGB", (40, 30)), 0,
+                             ("e/b.jpg",))
+    boxes = torch.tensor([[1.04, 2.0, 10.0, 12.0], [3.0, 3.0, 9.0, 9.0], [0.0, 0.0, 5.0, 5.0]])
+    dets = Detections(boxes, torch.tensor([0.91234, 0.5, 0.1]), torch.full((3,), peers.NO_SCALE))
+    record = peers.figure_record(eval_set, {"p": {"e/a.jpg": dets, "e/b.jpg": dets}}, min_score=0.2, max_boxes=5)
+    assert record["set"] == "fake" and record["min_score"] == 0.2 and len(record["images"]) == 1
+    image = record["images"][0]
+    assert (image["name"], image["width"], image["height"]) == ("e/b.jpg", 40, 30)
+    assert image["detections"]["p"] == {"boxes": [[1.0, 2.0, 10.0, 12.0], [3.0, 3.0, 9.0, 9.0]],
+                                        "scores": [0.912, 0.5]}  # 0.1 < min_score
+    one = peers.figure_record(eval_set, {"p": {"e/b.jpg": dets}}, max_boxes=1)["images"][0]["detections"]["p"]
+    assert one["scores"] == [0.912]
+
+
+def test_command_line_with_our_run_and_the_figure(smoke_run, tmp_path, monkeypatch, capsys):
+    root, run, evaluation = smoke_run
+    monkeypatch.setenv("GSLIB_RESULTS", str(root))  # where ours_run finds the smoke run
+    assert peers.ours_run("FPN-finest-sampling", 0, "smoke") == run
+    args = ["--set", "synthwider", "--data", str(SMOKE.path(".")), "--peers", "yuface", "--ours", "FPN-finest-sampling",
+            "--ours", "FPN", "--profile", "smoke", "--figure", str(tmp_path / "figure.json"), "--json"]
+    assert peers.main(args) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert result["ours"]["FPN-finest-sampling (ours, seed 0)"]["ap"]["all"] == pytest.approx(evaluation["ap"]["all"])
+    assert "FPN-" in next(k for k in result["unavailable"] if "FPN-" in k)  # FPN seed 0 was never trained there
+    assert "peers: skipping" in out.err
+    figure = json.loads((tmp_path / "figure.json").read_text())
+    assert len(figure["images"]) == peers.FIGURE_IMAGES
+    assert all("FPN-finest-sampling (ours, seed 0)" in im["detections"] for im in figure["images"])
 
 
 def test_spread_keeps_first_and_last():
