@@ -111,18 +111,25 @@ def draw_detections(ax, boxes, scores, threshold: float, color: str = "lime") ->
 
 
 def plot_figure_record(record: dict, open_image: Callable[[str], Image.Image] | None, threshold: float = 0.5,
-                       detectors=None, panel: float = 3.4):
+                       detectors=None, panel: float = 3.4, image_side: int | None = None, colors: int | None = None):
     """Fig. 10: one row per image of ``record`` (:func:`gslib.peers.figure_record`), one column per detector
     (``detectors``, default all in the record), its boxes scoring ``>= threshold`` over the image opened by
-    ``open_image(name)``; with ``open_image`` None, over a grey canvas of the image's size (the photo left out)."""
+    ``open_image(name)``; with ``open_image`` None, over a grey canvas of the image's size (the photo left out).
+    A smaller PNG: the image shown at most ``image_side`` px and in ``colors`` colours (the boxes stay in the
+    image's pixels)."""
     detectors = list(detectors or dict.fromkeys(d for im in record["images"] for d in im["detections"]))
     rows, cols = len(record["images"]), len(detectors)
     fig, axes = plt.subplots(rows, cols, figsize=(panel * cols, panel * 0.75 * rows), squeeze=False)
     for row, im in zip(axes, record["images"]):
         image = open_image(im["name"]) if open_image is not None else None
+        if image is not None and image_side is not None:
+            image = image.copy()
+            image.thumbnail((image_side, image_side), Image.LANCZOS)
+        if image is not None and colors is not None:
+            image = image.quantize(colors, dither=Image.Dither.NONE).convert("RGB")
         for ax, name in zip(row, detectors):
             if image is not None:
-                ax.imshow(image)
+                ax.imshow(image, extent=(0, im["width"], im["height"], 0), interpolation="nearest")
             else:
                 ax.add_patch(Rectangle((0, 0), im["width"], im["height"], color="0.92"))
             ax.set(xlim=(0, im["width"]), ylim=(im["height"], 0), xticks=[], yticks=[], aspect="equal")
@@ -131,7 +138,7 @@ def plot_figure_record(record: dict, open_image: Callable[[str], Image.Image] | 
                 ax.set_title(f"{name}: not in the record", fontsize=7)
                 continue
             shown = draw_detections(ax, dets["boxes"], dets["scores"], threshold)
-            ax.set_title(f"{name}: {shown} faces", fontsize=7)
+            ax.set_title(f"{name}: {shown} boxes", fontsize=7)
         row[0].set_ylabel(Path(im["name"]).stem[:28], fontsize=7)
     fig.tight_layout()
     return fig

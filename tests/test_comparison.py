@@ -2,6 +2,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from PIL import Image
 
 from gslib.comparison import (
     draw_detections,
@@ -66,4 +67,12 @@ def test_figure_record_panels_count_the_boxes_above_the_threshold():
         {"name": "e/b.jpg", "width": 20, "height": 20, "detections": {}}]}
     fig = plot_figure_record(rec, None, threshold=0.5, detectors=["P", "Q"])
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["P: 1 faces", "Q: not in the record", "P: not in the record", "Q: not in the record"]
+    assert titles == ["P: 1 boxes", "Q: not in the record", "P: not in the record", "Q: not in the record"]
+    # An image shown smaller keeps the boxes' pixels: it spans the record's width and height.
+    def gradient(name):
+        return Image.fromarray(np.tile(np.arange(40, dtype=np.uint8) * 6, (30, 1))).convert("RGB")
+
+    fig = plot_figure_record(rec, gradient, detectors=["P"], image_side=10, colors=3)
+    shown = fig.axes[0].images[0]
+    assert shown.get_array().shape[:2] == (8, 10) and tuple(shown.get_extent()) == (0, 40, 30, 0)
+    assert len(np.unique(shown.get_array().reshape(-1, 3), axis=0)) <= 3
