@@ -24,8 +24,9 @@ back to the system and cannot hide a peak.
 writes them as an official prediction folder and times reading + the official WIDER FACE protocol.
 
 ``train``: ms per training iteration of the profile's FPN-finest with RS and with GS (the paper: GS costs
-nothing extra), then of its two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it;
-each pair on the same model, weights and batch, side by side.
+nothing extra) and of RetinaFace-mnet0.25 with its own sampling (HNM) and with GS (Table 6), then of its
+two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it; each pair on the same model,
+weights and batch, side by side.
 """
 from __future__ import annotations
 
@@ -253,22 +254,26 @@ def bench_evaluate(stats_path: Path, num_images: int = 3226, per_image: int = 50
             "ap": {k: round(float(v.ap), 4) for k, v in results.items()}}
 
 
-def _time_iterations(model, batch, configs: dict, profile, iterations: int, before=None) -> dict[str, list[float]]:
-    """ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config,
-    ``iterations`` times side by side (:func:`side_by_side`), each from the same weights; ``before(name)``
-    runs untimed before each iteration."""
+def _time_iterations(models: dict, batch, configs: dict, profile, iterations: int,
+                     before=None) -> dict[str, list[float]]:
+    """ms of one training iteration (forward, matching, sampling, eq. 2, backward, SGD step) per config, on
+    ``models[name]`` (one model may serve several configs), ``iterations`` times side by side
+    (:func:`side_by_side`), each from the same weights; ``before(name)`` runs untimed before each iteration."""
 
     device = torch.device("cpu")
-    model = model.to(device, memory_format=memory_format_for(profile))  # as the engine runs it
+    for model in models.values():
+        model.to(device, memory_format=memory_format_for(profile))  # as the engine runs it
     dtype = autocast_dtype_for(profile, device)
-    start_state = {k: v.clone() for k, v in model.state_dict().items()}
+    start_states = {name: {k: v.clone() for k, v in models[name].state_dict().items()} for name in configs}
     matcher, rcnn_matcher = matchers(profile)
     samplers = {name: build_samplers(config) for name, config in configs.items()}  # (first stage, second)
-    cache = AnchorCache(model.layout, device)
+    caches = {name: AnchorCache(models[name].layout, device) for name in configs}
 
     def timed(name):
+        model, cache = models[name], caches[name]
+
         def once():
-            model.load_state_dict(start_state)
+            model.load_state_dict(start_states[name])
             if before is not None:
                 before(name)
             opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
@@ -285,7 +290,9 @@ def _time_iterations(model, batch, configs: dict, profile, iterations: int, befo
 
 
 def _first_batch(profile_name: str):
-    """The profile (its benchmark made if missing, its CPU threads set) and its first training batch."""
+    """The profile (its benchmark made if missing, its CPU threads set) and its first training batch of
+    epoch 0 (seed 0) whose every image holds a face: a third of the default profile's crops hold none, and a
+    batch without faces times no matching of positives (and RetinaFace's HNM draws nothing on it)."""
     profile = PROFILES[profile_name]
     if profile.synth_profile:
         synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""), progress=False)
@@ -293,27 +300,40 @@ def _first_batch(profile_name: str):
         torch.set_num_threads(profile.cpu_threads)
     dataset = WiderDataset(profile.path(profile.train_images), profile.path(profile.train_annotations),
                            seed=0, scales=profile.jitter_scales, max_side=profile.max_side, flip=profile.flip)
-    return profile, pad_collate([dataset[(0, i)] for i in range(profile.images_per_batch)])
+    n = profile.images_per_batch
+    for start in range(0, len(dataset) - n + 1, n):
+        samples = [dataset[(0, i)] for i in range(start, start + n)]
+        if all(len(s.boxes) for s in samples):
+            return profile, pad_collate(samples)
+    raise ValueError(f"{profile.path(profile.train_annotations)}: no training batch of {n} crops that all hold a face")
 
 
 def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
-    model, weights and batch, side by side), and of the second stage: Fast R-CNN with RS and Grouped Fast
-    R-CNN (Table 13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and
-    each per-iteration ratio GS / RS as its :func:`spread`."""
+    model, weights and batch, side by side), of RetinaFace-mnet0.25 with HNM and with GS (Table 6; one model,
+    side by side with the former), and of the second stage: Fast R-CNN with RS and Grouped Fast R-CNN (Table
+    13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and each
+    per-iteration ratio (GS / RS, GS / HNM, RetinaFace-sampling / FPN-finest-sampling) as its :func:`spread`."""
 
     profile, batch = _first_batch(profile_name)
-    configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling")}
+    configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling"),
+               "HNM": experiment("RetinaFace"), "RetinaFace GS": experiment("RetinaFace-sampling")}
     torch.manual_seed(0)
     model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
-    one = _time_iterations(model, batch, configs, profile, iterations)
+    retina = build_detector(configs["HNM"], profile, initial_weights=False).train()
+    one = _time_iterations({"RS": model, "GS": model, "HNM": retina, "RetinaFace GS": retina}, batch, configs,
+                           profile, iterations)
     two_stage = {"RS": TABLE13["+IoU loss"], "GS": TABLE13["+GS"]}
     # One model for both: in training the proposals are grouped as each config's second-stage sampler is.
     model = build_detector(two_stage["GS"], profile, initial_weights=False).train()
-    two = _time_iterations(model, batch, two_stage, profile, iterations)
+    two = _time_iterations(dict.fromkeys(two_stage, model), batch, two_stage, profile, iterations)
     return {"profile": profile_name, "images_per_batch": profile.images_per_batch,
-            "input": list(batch.images.shape[2:]), "iterations": iterations, "rs_ms": spread(one["RS"], 1),
+            "input": list(batch.images.shape[2:]), "iterations": iterations, "threads": torch.get_num_threads(),
+            "rs_ms": spread(one["RS"], 1),
             "gs_ms": spread(one["GS"], 1), "gs_over_rs": spread(ratios(one["GS"], one["RS"]), 3),
+            "retinaface_hnm_ms": spread(one["HNM"], 1), "retinaface_gs_ms": spread(one["RetinaFace GS"], 1),
+            "retinaface_gs_over_hnm": spread(ratios(one["RetinaFace GS"], one["HNM"]), 3),
+            "retinaface_gs_over_fpn_finest_sampling": spread(ratios(one["RetinaFace GS"], one["GS"]), 3),
             "fast_rcnn_rs_ms": spread(two["RS"], 1), "fast_rcnn_gs_ms": spread(two["GS"], 1),
             "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3)}
 
@@ -329,7 +349,7 @@ def bench_mining(profile_name: str = "default", iterations: int = 10, bases=("FP
         configs = {m: variant(base, sampler=m) for m in SAMPLERS}
         torch.manual_seed(0)
         model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
-        ms = _time_iterations(model, batch, configs, profile, iterations)
+        ms = _time_iterations(dict.fromkeys(configs, model), batch, configs, profile, iterations)
         result[base] = {m: {"detector": configs[m].name, "ms": spread(ms[m], 1),
                             "over_rs": spread(ratios(ms[m], ms["RS"]), 3)} for m in SAMPLERS}
     return result
@@ -529,7 +549,9 @@ def main(argv=None) -> None:
         print(json.dumps(result) if args.json else
               f"{args.profile} profile, batch {result['images_per_batch']} at {result['input']}, median "
               f"[min, max] of {args.iterations} iterations: RS {_said(result['rs_ms'])} ms, GS "
-              f"{_said(result['gs_ms'])} ms per iteration (GS / RS = {_said(result['gs_over_rs'])}); with a "
+              f"{_said(result['gs_ms'])} ms per iteration (GS / RS = {_said(result['gs_over_rs'])}); RetinaFace "
+              f"HNM {_said(result['retinaface_hnm_ms'])} ms, GS {_said(result['retinaface_gs_ms'])} ms (RetinaFace-"
+              f"sampling / FPN-finest-sampling = {_said(result['retinaface_gs_over_fpn_finest_sampling'])}); with a "
               f"second stage, Fast R-CNN {_said(result['fast_rcnn_rs_ms'])} ms, Grouped Fast R-CNN "
               f"{_said(result['fast_rcnn_gs_ms'])} ms (ratio {_said(result['fast_rcnn_gs_over_rs'])})")
         return

@@ -36,17 +36,23 @@ from gslib.store import digest, write_atomic
 # Experiments
 # ----------------------------------------------------------------------------------------------------
 
+# The study's samplers (Table 9a's methods), and the other pipeline's own: RetinaFace's hard negative mining (HNM,
+# Table 6), which notebook 05 does not compare.
 SAMPLERS = ("RS", "GS", "OHEM", "WRS", "Focal*", "GS+OHEM", "GS+WRS", "GS+Focal*")
+PIPELINE_SAMPLERS = ("HNM",)
 REG_LOSSES = ("ls_iou", "neg_ln_iou", "smooth_l1")
 SECOND_STAGES = ("", "RS", "GS")        # none, Fast R-CNN, Grouped Fast R-CNN (Sec. 4.2)
 SECOND_STAGE_MINING = ("", "OHEM", "Focal*")
-LAYOUTS = ("rpn", "fpn", "fpn_finest", "fpn_finest_stride", "fpn_single")
+LAYOUTS = ("rpn", "fpn", "fpn_finest", "fpn_finest_stride", "fpn_single", "retinaface")
+# RetinaFace-mnet0.25's anchor sides (gslib.retinaface.MIN_SIZES: 16, 32 at stride 8, 64, 128 at 16, 256, 512 at 32).
+RETINAFACE_SCALES = (16, 32, 64, 128, 256, 512)
 
 # N of each sampler (what ``Experiment.num_samples`` means is in its docstring). RS and GS draw the same
 # total on WIDER's 4 scales (1024 = 4 x 256), as in the Fig. 2 analysis; OHEM keeps B = 1024 (Sec. 6.2);
-# GS+Focal* first draws 2,048 per group at random (Sec. 4.3).
+# GS+Focal* first draws 2,048 per group at random (Sec. 4.3). HNM (RetinaFace's hard negative mining) keeps
+# every positive and 3 negatives per positive (1:3 = positive_fraction 0.25): it has no N.
 DEFAULT_NUM_SAMPLES = {"RS": 1024, "GS": 256, "OHEM": 1024, "WRS": 1024, "Focal*": 0, "GS+OHEM": 256,
-                       "GS+WRS": 256, "GS+Focal*": 2048}
+                       "GS+WRS": 256, "GS+Focal*": 2048, "HNM": 0}
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,17 @@ class Experiment:
     name: the paper's name (``"FPN-finest-sampling"``); the run directory starts with it.
     layout: one of :data:`LAYOUTS`, built by :func:`gslib.build.build_layout`; ``feature`` and ``stride`` are read
         for ``fpn_single`` only (``"P3"``, 8). ``scales``/``ratios``: anchor scales and ratios (WIDER's).
+        ``"retinaface"`` is a whole detector, RetinaFace-mnet0.25 (:mod:`gslib.retinaface`, Table 6): its own
+        anchors (``scales`` must be :data:`RETINAFACE_SCALES`, ``ratios`` (1,)), body, FPN and heads; the
+        profile's trunk fields (backbone, widths, weights) are not read for it, and ``top_down`` neither.
     top_down: the FPN top-down pathway (False for RPN, whose anchors sit on C4).
     dilated_head: the head of Fig. 5 (FPN-finest-DC).
-    sampler: one of :data:`SAMPLERS`. num_samples: RS/WRS: anchors per image; GS, GS+WRS, GS+OHEM: per
-        scale group; OHEM: B, the anchors of highest loss per image; GS+Focal*: anchors drawn at random
-        per group before the focal weights; Focal*: unused (every labelled anchor).
-    positive_fraction: the 1:3 positive:negative ratio of Sec. 4.2 (0.25).
+    sampler: one of :data:`SAMPLERS` or :data:`PIPELINE_SAMPLERS`. num_samples: RS/WRS: anchors per image;
+        GS, GS+WRS, GS+OHEM: per scale group; OHEM: B, the anchors of highest loss per image; GS+Focal*: anchors
+        drawn at random per group before the focal weights; Focal*: unused (every labelled anchor); HNM: unused
+        (every positive and the hardest negatives, :class:`gslib.retinaface.HardNegativeSampler`).
+    positive_fraction: the 1:3 positive:negative ratio of Sec. 4.2 (0.25); HNM's negatives per positive are
+        ``(1 - positive_fraction) / positive_fraction`` (3, RetinaFace's).
     focal_alpha, focal_gamma: Focal* (Sec. 6.2, as in RetinaNet: 0.25, 2).
     reg_loss: one of :data:`REG_LOSSES`, eq. 5's LS-IoU by default (Table 8 compares the others).
     eta: eq. 2's regression weight (Sec. 4.2: 1).
@@ -97,8 +108,8 @@ class Experiment:
     def __post_init__(self):
         if self.layout not in LAYOUTS:
             raise ValueError(f"{self.name}: unknown layout {self.layout!r}; one of {LAYOUTS}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"{self.name}: unknown sampler {self.sampler!r}; one of {SAMPLERS}")
+        if self.sampler not in SAMPLERS + PIPELINE_SAMPLERS:
+            raise ValueError(f"{self.name}: unknown sampler {self.sampler!r}; one of {SAMPLERS + PIPELINE_SAMPLERS}")
         if self.reg_loss not in REG_LOSSES:
             raise ValueError(f"{self.name}: unknown regression loss {self.reg_loss!r}; one of {REG_LOSSES}")
         if self.second_stage not in SECOND_STAGES or self.rcnn_mining not in SECOND_STAGE_MINING:
@@ -109,6 +120,9 @@ class Experiment:
         if not self.second_stage and (self.rcnn_mining, self.rcnn_reg_loss) != ("", "smooth_l1"):
             # Unread without a second stage, and left out of the run hash: two configs would share one run.
             raise ValueError(f"{self.name}: rcnn_mining and rcnn_reg_loss need a second_stage")
+        if self.layout == "retinaface" and (self.second_stage or self.dilated_head or self.feature or self.stride):
+            raise ValueError(f"{self.name}: the retinaface layout is a whole detector: no second_stage, "
+                             "dilated_head, feature or stride")
 
     def hash(self) -> str:
         return digest(_hashed(self))
@@ -149,6 +163,24 @@ TABLE13 = {
 }
 
 
+# Table 6's RetinaFace row (WIDER FACE): RetinaFace-mnet0.25 (gslib.retinaface; the paper's has a ResNet-50 body)
+# with its own sampling, every positive and the 3 hardest negatives per positive (HNM), and with GS over its 6
+# anchor sides (256 per side, 1:3, as FPN-finest-sampling per scale). Decisions, the same for both rows:
+# - the study's two-pass matcher (lambda 0.6 / 0.4, Sec. 4.1) and LS-IoU (eq. 5) instead of RetinaFace's
+#   IoU-0.35 matching and smooth-L1, so that the row differs from our detectors only in the network and its
+#   sampling; eq. 2 over the whole image for HNM, per anchor side for GS;
+# - no landmark loss: SynthWIDER has no landmarks, so the landmark head gets no gradient (it stays as initialised
+#   and is kept only so that the released weights load into the same module);
+# - weights from scratch: gslib.pretrain pre-trains ResNet trunks only and no ImageNet MobileNetV1-0.25 exists
+#   here (the released WIDER FACE weights are never a starting point: they saw WIDER FACE's faces);
+# - the profile's engine as for every run (default: bf16 autocast and channels_last; tests/test_retinaface.py
+#   checks a bf16 iteration against fp32's).
+TABLE6 = {
+    "RetinaFace": _make("RetinaFace", "retinaface", "HNM", scales=RETINAFACE_SCALES, ratios=(1.0,)),
+    "RetinaFace-sampling": _make("RetinaFace-sampling", "retinaface", "GS", scales=RETINAFACE_SCALES, ratios=(1.0,)),
+}
+
+
 def fpn_single(feature: str, stride: int, sampler: str | None = None, **fields) -> Experiment:
     """FPN-single (Tables 1, 2, 5): all scales on ``feature`` at anchor ``stride``, with RS, or with
     ``sampler`` (one of :data:`SAMPLERS`), which the name then ends with (``FPN-single-P3-s8-GS``).
@@ -177,8 +209,9 @@ def variant(base: str, **changes) -> Experiment:
     brings its own N (:data:`DEFAULT_NUM_SAMPLES`) unless ``num_samples`` is given; N is named only where it
     is not the sampler's default.
 
-    When the result is a Table 3 detector under another name (FPN-finest with GS is FPN-finest-sampling), that
-    detector is returned: one training is never stored under two names."""
+    When the result is a Table 3 or Table 6 detector under another name (FPN-finest with GS is
+    FPN-finest-sampling, RetinaFace with GS RetinaFace-sampling), that detector is returned: one training is never
+    stored under two names."""
     unknown = set(changes) - set(_VARIANT_FIELDS) - {"seed"}
     if unknown:
         raise ValueError(f"variant({base!r}): cannot name a change of {sorted(unknown)}; it names "
@@ -187,7 +220,7 @@ def variant(base: str, **changes) -> Experiment:
     if "sampler" in changes:
         changes.setdefault("num_samples", DEFAULT_NUM_SAMPLES[changes["sampler"]])
     changed = dataclasses.replace(config, **changes)
-    for named in TABLE3.values():
+    for named in (*TABLE3.values(), *TABLE6.values()):
         if dataclasses.replace(changed, name=named.name, seed=named.seed) == named:
             return dataclasses.replace(named, seed=changed.seed)
     suffix = [write(getattr(changed, f)) for f, write in _VARIANT_FIELDS.items()
@@ -205,18 +238,21 @@ class UnknownExperimentError(KeyError):
 
 
 def experiment(name: str, **changes) -> Experiment:
-    """A Table 3 detector by name, a Table 13 one by its run name (``FPN-finest-sampling+Grouped-Fast-R-CNN``),
-    or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g. ``seed=1``, or ``sampler="OHEM",
-    num_samples=1024`` for Table 9; give ``name`` too when the change is a variant)."""
+    """A Table 3 or Table 6 detector by name, a Table 13 one by its run name
+    (``FPN-finest-sampling+Grouped-Fast-R-CNN``), or ``FPN-single-P<k>-s<stride>``, with fields changed (e.g.
+    ``seed=1``, or ``sampler="OHEM", num_samples=1024`` for Table 9; give ``name`` too when the change is a
+    variant)."""
     if name in TABLE3:
         return dataclasses.replace(TABLE3[name], **changes)
+    if name in TABLE6:
+        return dataclasses.replace(TABLE6[name], **changes)
     two_stage = {c.name: c for c in TABLE13.values()}
     if name in two_stage:
         return dataclasses.replace(two_stage[name], **changes)
     if name.startswith("FPN-single-"):
         feature, stride = name.removeprefix("FPN-single-").split("-s")
         return dataclasses.replace(fpn_single(feature, int(stride)), **changes)
-    known = dict.fromkeys([*TABLE3, *two_stage])  # FPN-finest-sampling is in both tables: list it once
+    known = dict.fromkeys([*TABLE3, *two_stage, *TABLE6])  # FPN-finest-sampling is in both tables: list it once
     raise UnknownExperimentError(f"unknown experiment {name!r}; known: {', '.join(known)}, "
                                  "FPN-single-P<k>-s<stride>")
 

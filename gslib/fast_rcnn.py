@@ -18,7 +18,8 @@ The first stage is an RPN-like detector (FPN-finest-sampling in the paper); its 
   proposals score lower than large ones and a global top K starves them; the text leaves open whether
   that means this step, the minibatch draw, or both: in training both follow the sampler's grouping
   (:func:`second_stage_loss`), and :func:`select_proposals` alone is offered too.
-- :func:`refine`: inference, the refined boxes and the ensemble of the two stages' scores (Sec. 6.3).
+- :func:`refine`: inference, the refined boxes and the ensemble of the two stages' scores (Sec. 6.3);
+  :func:`second_stage_detections`, the refined boxes with the second stage's own scores.
 - :class:`TwoStageDetector`: a first-stage :class:`gslib.model.Detector` with the head on its finest map,
   what ``build_detector`` makes of an experiment with ``second_stage`` (Table 13); :func:`first_stage_boxes`
   and :func:`second_stage_loss` are its training and inference steps, called by :mod:`gslib.train` and
@@ -197,22 +198,32 @@ def ensemble_scores(first: torch.Tensor, second: torch.Tensor, weight: float = 0
 
 
 @torch.no_grad()
-def refine(head: FastRCNNHead, feature_map: torch.Tensor, proposals, first_stage_scores: torch.Tensor,
-           stride: float, weight: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inference: the second stage on the first stage's proposals.
+def second_stage_detections(head: FastRCNNHead, feature_map: torch.Tensor, proposals,
+                            stride: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference of the second stage alone on the first stage's proposals.
 
     feature_map: (B, C, h, w) (or (C, h, w) for one image); proposals: a list of B (R_i, 4) x1y1x2y2 or
-    an (R, 5) tensor with the batch index; first_stage_scores: (R,) face probabilities of the proposals,
-    in the same (concatenated) order; weight: the first stage's share in :func:`ensemble_scores`.
-    Returns ``boxes (R, 4)`` (the proposals refined by eq. 13) and ``scores (R,)``, in proposal order
-    (split them with the R_i). No NMS here: the caller runs it on the refined boxes.
-    """
+    an (R, 5) tensor with the batch index. Returns ``boxes (R, 4)`` (the proposals refined by eq. 13) and the
+    second stage's face probabilities ``(R,)``, in proposal order (split them with the R_i)."""
     if feature_map.dim() == 3:
         feature_map = feature_map[None]
     rois = _as_rois(proposals).to(feature_map)
     logits, deltas = head(feature_map, rois, stride)
-    boxes = decode(deltas, rois[:, 1:])
-    second = torch.softmax(logits, dim=1)[:, 1]
+    return decode(deltas, rois[:, 1:]), torch.softmax(logits, dim=1)[:, 1]
+
+
+@torch.no_grad()
+def refine(head: FastRCNNHead, feature_map: torch.Tensor, proposals, first_stage_scores: torch.Tensor,
+           stride: float, weight: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference: the second stage on the first stage's proposals (:func:`second_stage_detections`), scored
+    by the ensemble of the two stages (:func:`ensemble_scores`).
+
+    feature_map, proposals: as :func:`second_stage_detections`; first_stage_scores: (R,) face probabilities of
+    the proposals, in the same (concatenated) order; weight: the first stage's share in :func:`ensemble_scores`.
+    Returns ``boxes (R, 4)`` (the proposals refined by eq. 13) and ``scores (R,)``, in proposal order.
+    No NMS here: the caller runs it on the refined boxes.
+    """
+    boxes, second = second_stage_detections(head, feature_map, proposals, stride)
     return boxes, ensemble_scores(first_stage_scores.to(second), second, weight)
 
 

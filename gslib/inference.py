@@ -6,6 +6,10 @@ For each pyramid scale (the training jitter scales by default) whose resized ima
 :mod:`gslib.fast_rcnn`), mapped back to the original image, the scales are merged, optionally with the
 horizontally flipped image, and NMS (IoU 0.5, ``torchvision.ops``) keeps the final detections.
 
+A two-stage detector can also be read one stage at a time (:func:`detect_stages`, :data:`STAGES`): its
+first stage alone (the first stage's boxes and scores, as a one-stage detector gives them) and its second stage
+alone (the refined boxes scored by the second stage only), from the same forward pass as its output.
+
 Two NMS outcomes are kept, because the paper's "@S" means "only using anchors of scale S for detection"
 (Table 1): ``final`` (NMS over every sub-detector together: what the detector outputs, evaluated on easy /
 medium / hard / All) and ``by_scale`` (NMS within each sub-detector, ``batched_nms`` with the sub-detector
@@ -28,7 +32,12 @@ from gslib.augment import JITTER_SCALES
 from gslib.data.coco import detections_to_coco_results, load_coco, write_coco_results
 from gslib.data.wider import image_key, write_predictions
 from gslib.datasets import to_tensor
-from gslib.fast_rcnn import PROPOSAL_NMS, first_stage_boxes, refine, select_proposals
+from gslib.fast_rcnn import PROPOSAL_NMS, ensemble_scores, first_stage_boxes, second_stage_detections, select_proposals
+
+# What detect_stages can read of a detector: "output", what it outputs (a two-stage detector's ensemble of the two
+# stages' scores, Sec. 6.3); "first", its first stage alone (a one-stage detector's output); "second", the
+# second stage alone (its refined boxes, its own face probability). A one-stage detector has no "second".
+STAGES = ("output", "first", "second")
 
 
 class Detections(NamedTuple):
@@ -53,27 +62,68 @@ def _anchors(layout, height: int, width: int, device: torch.device) -> tuple[tor
 
 
 @torch.no_grad()
-def _one_scale(detector, image: Image.Image, scale: float, top_k: int, flip: bool, device) -> Detections:
+def _one_scale(detector, image: Image.Image, scale: float, top_k: int, flip: bool, device,
+               stages=("output",)) -> dict[str, Detections]:
+    """The detections of ``stages`` (some of :data:`STAGES`) of one pyramid scale, in original-image pixels."""
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
     resized = image.resize((w, h), Image.BILINEAR)
     if flip:
         resized = resized.transpose(Image.FLIP_LEFT_RIGHT)
     logits, deltas, *feature_map = detector(to_tensor(resized)[None].to(device))
     anchors, groups = _anchors(detector.layout, h, w, device)
-    boxes, scores, keep = first_stage_boxes(logits[0], deltas[0], anchors, (h, w), top_k,
-                                            grouped=bool(feature_map) and detector.grouped)
-    if feature_map:  # a second stage (Sec. 6.3): its proposals refined, the two stages' scores ensembled
-        chosen = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, detector.grouped)
-        keep = keep[chosen]
-        boxes, scores = refine(detector.second, feature_map[0], [boxes[chosen]], scores[chosen], detector.stride)
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-    if flip:
-        boxes = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
     group_scales = torch.tensor(detector.layout.group_scales, device=device)
     # Back to the original image's pixels (the resize maps x to x * w / width).
     factor = torch.tensor([image.width / w, image.height / h] * 2, device=device)
-    return Detections(boxes * factor, scores, group_scales[groups[keep]])
+
+    def found(boxes, scores, keep):
+        if flip:
+            boxes = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
+        return Detections(boxes * factor, scores, group_scales[groups[keep]])
+
+    if not feature_map:
+        if "second" in stages:
+            raise ValueError("a one-stage detector has no second stage to detect with")
+        first = found(*first_stage_boxes(logits[0], deltas[0], anchors, (h, w), top_k))
+        return {stage: first for stage in stages}
+    out = {}
+    if "first" in stages:  # the first stage as a one-stage detector: the global top k, no second stage
+        out["first"] = found(*first_stage_boxes(logits[0], deltas[0], anchors, (h, w), top_k))
+    if {"output", "second"} & set(stages):  # a second stage (Sec. 6.3): its proposals refined
+        boxes, scores, keep = first_stage_boxes(logits[0], deltas[0], anchors, (h, w), top_k, grouped=detector.grouped)
+        chosen = select_proposals(boxes, scores, detector.num_proposals, PROPOSAL_NMS, detector.grouped)
+        keep = keep[chosen]
+        boxes, second = second_stage_detections(detector.second, feature_map[0], [boxes[chosen]], detector.stride)
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+        if "second" in stages:
+            out["second"] = found(boxes, second, keep)
+        if "output" in stages:  # the two stages' scores ensembled
+            out["output"] = found(boxes, ensemble_scores(scores[chosen].to(second), second), keep)
+    return out
+
+
+@torch.no_grad()
+def detect_stages(detector, image: Image.Image, stages=STAGES, scales=JITTER_SCALES, max_side: int = 3000,
+                  pre_nms_top_k: int = 5000, nms_threshold: float = 0.5, min_score: float = 0.01,
+                  max_detections: int = 1000, flip: bool = False) -> dict[str, tuple[Detections, Detections]]:
+    """:func:`detect` for each of ``stages`` (some of :data:`STAGES`; "second" needs a two-stage detector), from
+    one forward pass per pyramid scale: ``{stage: (final, by_scale)}``."""
+    device = next(detector.parameters()).device
+    parts = [_one_scale(detector, image, s, pre_nms_top_k, f, device, stages)
+             for s in pyramid_scales(image.width, image.height, scales, max_side) for f in ((False, True) if flip
+                                                                                              else (False,))]
+    out = {}
+    for stage in stages:
+        boxes = torch.cat([p[stage].boxes for p in parts])
+        scores = torch.cat([p[stage].scores for p in parts])
+        scales_of = torch.cat([p[stage].scales for p in parts])
+        ok = (scores >= min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores, scales_of = boxes[ok], scores[ok], scales_of[ok]
+        final = nms(boxes, scores, nms_threshold)[:max_detections]
+        by_scale = batched_nms(boxes, scores, scales_of, nms_threshold)[:max_detections]
+        out[stage] = (Detections(boxes[final].cpu(), scores[final].cpu(), scales_of[final].cpu()),
+                      Detections(boxes[by_scale].cpu(), scores[by_scale].cpu(), scales_of[by_scale].cpu()))
+    return out
 
 
 @torch.no_grad()
@@ -82,19 +132,8 @@ def detect(detector, image: Image.Image, scales=JITTER_SCALES, max_side: int = 3
            flip: bool = False) -> tuple[Detections, Detections]:
     """Detect faces in one RGB image. Returns ``(final, by_scale)`` (see the module docstring), each sorted
     by score and cut to ``max_detections``. ``pre_nms_top_k`` is per pyramid scale (and per flip)."""
-    device = next(detector.parameters()).device
-    parts = [_one_scale(detector, image, s, pre_nms_top_k, f, device)
-             for s in pyramid_scales(image.width, image.height, scales, max_side) for f in ((False, True) if flip
-                                                                                              else (False,))]
-    boxes = torch.cat([p.boxes for p in parts])
-    scores = torch.cat([p.scores for p in parts])
-    scales_of = torch.cat([p.scales for p in parts])
-    ok = (scores >= min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    boxes, scores, scales_of = boxes[ok], scores[ok], scales_of[ok]
-    final = nms(boxes, scores, nms_threshold)[:max_detections]
-    by_scale = batched_nms(boxes, scores, scales_of, nms_threshold)[:max_detections]
-    return (Detections(boxes[final].cpu(), scores[final].cpu(), scales_of[final].cpu()),
-            Detections(boxes[by_scale].cpu(), scores[by_scale].cpu(), scales_of[by_scale].cpu()))
+    return detect_stages(detector, image, ("output",), scales, max_side, pre_nms_top_k, nms_threshold, min_score,
+                         max_detections, flip)["output"]
 
 
 def to_wider_rows(dets: Detections) -> np.ndarray:
@@ -104,21 +143,45 @@ def to_wider_rows(dets: Detections) -> np.ndarray:
                             dets.scales.double().numpy()])
 
 
+def _predict_rows(detector, images_root, names, stages, progress: bool,
+                  detect_args: dict) -> dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """:func:`detect_stages` on ``images_root/name`` for every name: ``{stage: (final rows, by_scale rows)}``,
+    each ``{image key: (K, 6) rows}`` (:func:`to_wider_rows`)."""
+    rows = {stage: ({}, {}) for stage in stages}
+    for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
+        with Image.open(Path(images_root) / name) as im:
+            found = detect_stages(detector, im.convert("RGB"), stages, **detect_args)
+        for stage, (f, s) in found.items():
+            rows[stage][0][image_key(name)], rows[stage][1][image_key(name)] = to_wider_rows(f), to_wider_rows(s)
+    return rows
+
+
 def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None,
                    **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
     same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
     ``out_dir/coco_results.json``."""
-    final, by_scale, coco = {}, {}, {}
-    for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
-        with Image.open(Path(images_root) / name) as im:
-            f, s = detect(detector, im.convert("RGB"), **detect_args)
-        final[image_key(name)], by_scale[image_key(name)] = to_wider_rows(f), to_wider_rows(s)
-        coco[name] = (final[image_key(name)][:, :4], final[image_key(name)][:, 4])
+    final, by_scale = _predict_rows(detector, images_root, names, ("output",), progress, detect_args)["output"]
     out_dir = Path(out_dir)
     write_predictions(out_dir / "final", final)
     write_predictions(out_dir / "by_scale", by_scale)
     if coco_gt is not None:
+        coco = {name: (final[image_key(name)][:, :4], final[image_key(name)][:, 4]) for name in names}
         write_coco_results(out_dir / "coco_results.json", detections_to_coco_results(load_coco(coco_gt), coco))
     return out_dir / "final", out_dir / "by_scale"
+
+
+def predict_stages(detector, images_root, names, out_dir, stages=STAGES, progress: bool = True,
+                   **detect_args) -> dict[str, tuple[Path, Path]]:
+    """:func:`predict_folder` for each of ``stages`` (:func:`detect_stages`, one forward pass per image and
+    scale): the official prediction folders ``out_dir/<stage>/final`` and ``out_dir/<stage>/by_scale``.
+    Returns ``{stage: (final folder, by_scale folder)}``."""
+    out = {}
+    for stage, (final, by_scale) in _predict_rows(detector, images_root, names, stages, progress,
+                                                  detect_args).items():
+        folder = Path(out_dir) / stage
+        write_predictions(folder / "final", final)
+        write_predictions(folder / "by_scale", by_scale)
+        out[stage] = folder / "final", folder / "by_scale"
+    return out

@@ -39,6 +39,8 @@ from gslib.experiments import (
     PROFILES,
     REG_LOSSES,
     TABLE3,
+    TABLE6,
+    TABLE13,
     Experiment,
     Profile,
     experiment,
@@ -49,6 +51,7 @@ from gslib.experiments import (
 )
 from gslib.paths import REPO, RESULTS, results_dir
 from gslib.pretrain import TRUNK, pretrained_trunk, trunk_dir
+from gslib.stages import stage_evaluation
 from gslib.study import EVALUATION, evaluated_run
 from gslib.train import CHECKPOINT, METRICS
 
@@ -100,6 +103,13 @@ NOTEBOOK_RUNS: dict[str, dict[str, list[tuple]]] = {
     "05": {"Table 9a": [(variant(base, sampler=m),
                          SEEDS if base == "FPN-finest" and m in ("RS", "Focal*", "OHEM", "WRS", "GS") else FEWER_SEEDS)
                         for base in ("FPN-finest", "FPN") for m in ("RS", *MINING)]},
+    # Table 13: FPN-finest-sampling, then a second stage, one change per row (each two-stage run also gets its
+    # per-stage APs, gslib.stages); 5 seeds for the paper's headline pair, Fast R-CNN with the IoU loss against
+    # Grouped Fast R-CNN, and for FPN-finest-sampling, whose 5 are Table 3's (notebook 03) anyway; 3 for the
+    # rest. Table 6: RetinaFace-mnet0.25 with its own sampling and with GS (experiments.TABLE6).
+    "06": {"Table 13": [(config.name, SEEDS if row in ("FPN-finest-sampling", "+IoU loss", "+GS") else FEWER_SEEDS)
+                        for row, config in TABLE13.items()],
+           "Table 6": [(name, FEWER_SEEDS) for name in TABLE6]},
 }
 
 STATUSES = ("stored", "trained", "partial", "missing")
@@ -394,7 +404,9 @@ def describe(planned: list[PlannedRun], profile: str, folder: Path) -> str:
 
 def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: bool = True) -> None:
     """Train and evaluate every run of ``planned`` that is not stored, in order, in this process, with a
-    bar over the runs; its ETA scales the estimates by the pace measured so far."""
+    bar over the runs; its ETA scales the estimates by the pace measured so far. A two-stage run is also
+    evaluated stage by stage (:func:`gslib.stages.stage_evaluation`, ``stages.json``: notebook 06), a second
+    pass over the validation images that the estimates do not count."""
     p = PROFILES[profile]
     todo = [r for r in planned if r.status != "stored" and (r.config is not None or r.left_s)]
     left = [r.left_s for r in todo]
@@ -409,7 +421,9 @@ def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: 
         if r.config is None:
             pretrained_trunk(p, progress=progress)
         else:
-            evaluated_run(r.config, r.profile, progress=progress, runs=runs)
+            run, _ = evaluated_run(r.config, r.profile, progress=progress, runs=runs)
+            if r.config.second_stage:
+                stage_evaluation(run, r.profile, progress=progress)
         done += left[i] or 0.0
 
 

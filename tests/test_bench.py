@@ -53,10 +53,13 @@ def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
     out = subprocess.run([sys.executable, "-m", "gslib.bench", "train", "--json", "--profile", "smoke",
                           "--iterations", "1"], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    for prefix in ("", "fast_rcnn_"):
-        rs, gs = result[f"{prefix}rs_ms"]["median"], result[f"{prefix}gs_ms"]["median"]
+    for prefix, base in (("", "rs"), ("fast_rcnn_", "rs"), ("retinaface_", "hnm")):
+        rs, gs = result[f"{prefix}{base}_ms"]["median"], result[f"{prefix}gs_ms"]["median"]
         # One iteration each: the ratio of that iteration is the ratio of the two times.
-        assert rs > 0 and gs > 0 and abs(result[f"{prefix}gs_over_rs"]["median"] - gs / rs) < 0.01
+        assert rs > 0 and gs > 0 and abs(result[f"{prefix}gs_over_{base}"]["median"] - gs / rs) < 0.01
+    # RetinaFace-sampling against FPN-finest-sampling, side by side on the same batch.
+    ratio = result["retinaface_gs_ms"]["median"] / result["gs_ms"]["median"]
+    assert abs(result["retinaface_gs_over_fpn_finest_sampling"]["median"] - ratio) < 0.01 * ratio
 
 
 def test_mining_benchmark_times_every_sampler_against_rs():

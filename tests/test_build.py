@@ -58,3 +58,23 @@ def test_grouped_second_stage_with_hard_mining():
     assert type(second) is OHEMSampler and second.per_group and second.batch == ROIS_PER_GROUP
     _, second = build_samplers(dataclasses.replace(TABLE13["+GS"], rcnn_mining="Focal*"))
     assert type(second) is FocalStarSampler and second.per_group and second.num_per_group == ROIS_PER_GROUP
+
+
+def test_retinaface_is_built_whole_with_its_own_anchors_and_sampling():
+    from gslib.build import build_detector, build_layout
+    from gslib.experiments import SMOKE, TABLE6
+    from gslib.retinaface import HardNegativeSampler, RetinaFace, retinaface_layout
+
+    hnm, gs = TABLE6["RetinaFace"], TABLE6["RetinaFace-sampling"]
+    assert build_layout(hnm) == retinaface_layout()
+    sampler, second = build_samplers(hnm)
+    assert type(sampler) is HardNegativeSampler and sampler.neg_pos_ratio == 3 and second is None
+    assert build_samplers(dataclasses.replace(hnm, positive_fraction=0.5))[0].neg_pos_ratio == 1
+    sampler, _ = build_samplers(gs)
+    assert type(sampler) is GroupSampler and sampler.num_per_group == 256  # per side, over its 6 sides
+    model = build_detector(gs, SMOKE)  # the smoke profile's trunk fields are not read: no pre-training
+    assert type(model) is RetinaFace and model.layout.group_scales == gs.scales
+    with pytest.raises(ValueError, match=r"RetinaFace's anchors have sides \(16, 32, 64, 128, 256, 512\)"):
+        build_layout(dataclasses.replace(hnm, scales=(16, 32, 64, 128)))
+    with pytest.raises(ValueError, match=r"trunk weights r50\.pth.*trains from scratch"):
+        build_detector(hnm, dataclasses.replace(SMOKE, pretrained="r50.pth", pretrain_iterations=0))

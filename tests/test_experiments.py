@@ -12,10 +12,13 @@ from gslib.experiments import (
     DEFAULT,
     PAPER,
     PROFILES,
+    RETINAFACE_SCALES,
+    SAMPLERS,
     SECOND_STAGE_EXPERIMENT_FIELDS,
     SECOND_STAGE_PROFILE_FIELDS,
     SMOKE,
     TABLE3,
+    TABLE6,
     TABLE13,
     Experiment,
     Profile,
@@ -145,8 +148,9 @@ def test_unknown_experiment_lists_each_name_once_without_quotes():
     assert message.endswith(", FPN-single-P<k>-s<stride>")
     names = message.removeprefix("unknown experiment 'FPN-coarsest'; known: ").split(", ")
     assert names.count("FPN-finest-sampling") == 1  # it is in TABLE3 and in TABLE13
-    # every name of both tables once (one is shared), and the FPN-single pattern
-    assert len(names) == len(set(names)) == (len(TABLE3) + len(TABLE13) - 1) + 1
+    # every name of the three tables once (one is shared), and the FPN-single pattern
+    assert len(names) == len(set(names)) == (len(TABLE3) + len(TABLE13) - 1 + len(TABLE6)) + 1
+    assert "RetinaFace-sampling" in names
 
 
 def test_paper_profile_states_section_5():
@@ -214,3 +218,31 @@ def test_single_maps_of_the_trunk_have_no_top_down_pathway():
     assert not plain.top_down and experiment("FPN-single-P3-s8").top_down
     assert build_layout(plain) == anchors.fpn_single("C3", 8)
     assert anchors.FEATURE_STRIDES["C2"] == 4 and anchors.fpn_single("C2", 8).levels[0].subsample == 2
+
+
+def test_adding_table6_kept_the_hash_of_every_earlier_run():
+    # The run hashes before the retinaface layout and the HNM sampler existed (computed then, written here):
+    # stored runs are named by them, and one that changed would be trained again.
+    assert run_hash(experiment("FPN-finest", seed=0), DEFAULT) == "e76152f27f42"
+    assert run_hash(experiment("FPN-finest-sampling", seed=0), DEFAULT) == "03e3c532f213"
+    assert run_hash(experiment("FPN-finest-sampling", seed=0), SMOKE) == "724817ea93cc"
+    assert run_hash(experiment("RPN", seed=0), DEFAULT) == "71e9f7474ff1"
+    assert run_hash(variant("FPN-finest", sampler="OHEM"), DEFAULT) == "735de0d1b5e4"
+    assert run_hash(TABLE13["+GS"], DEFAULT) == "2db67e8833cf"
+    assert run_hash(TABLE13["+IoU loss"], DEFAULT) == "4fffb4eb8c87"
+
+
+def test_table6_retinaface_rows():
+    hnm, gs = TABLE6["RetinaFace"], TABLE6["RetinaFace-sampling"]
+    assert (hnm.layout, hnm.sampler, hnm.num_samples) == ("retinaface", "HNM", 0)
+    assert (gs.layout, gs.sampler, gs.num_samples) == ("retinaface", "GS", 256)
+    assert hnm.scales == gs.scales == RETINAFACE_SCALES == (16, 32, 64, 128, 256, 512)
+    assert hnm.reg_loss == gs.reg_loss == "ls_iou"  # the study's regression loss, as every detector's
+    assert experiment("RetinaFace-sampling", seed=2) == dataclasses.replace(gs, seed=2)
+    assert variant("RetinaFace", sampler="GS", seed=1) == dataclasses.replace(gs, seed=1)  # never stored twice
+    assert run_hash(hnm, DEFAULT) != run_hash(gs, DEFAULT)
+    assert "HNM" not in SAMPLERS  # notebook 05 compares SAMPLERS; HNM is RetinaFace's own
+    with pytest.raises(ValueError, match="whole detector"):
+        dataclasses.replace(hnm, second_stage="GS")
+    with pytest.raises(ValueError, match="unknown sampler 'HNX'"):
+        dataclasses.replace(hnm, sampler="HNX")

@@ -8,7 +8,15 @@ from PIL import Image
 
 from gslib.anchors import fpn_finest
 from gslib.fast_rcnn import FastRCNNHead
-from gslib.inference import Detections, detect, predict_folder, pyramid_scales, to_wider_rows
+from gslib.inference import (
+    Detections,
+    detect,
+    detect_stages,
+    predict_folder,
+    predict_stages,
+    pyramid_scales,
+    to_wider_rows,
+)
 from gslib.model import Detector
 
 
@@ -69,25 +77,27 @@ def test_final_nms_crosses_sub_detectors_but_by_scale_does_not():
     assert sorted(by_scale.scales.tolist()) == [16, 32]  # each sub-detector keeps its own
 
 
+class TwoStage(OneAnchorDetector):
+    """OneAnchorDetector as the first stage, with TwoStageDetector's attributes and outputs: a second stage that
+    moves every proposal a quarter of its width right and scores it 0.75."""
+
+    num_proposals, grouped, stride = 100, False, 4
+
+    def __init__(self):
+        super().__init__(32)
+        self.second = FastRCNNHead(2, hidden=4)
+        for layer in (self.second.cls, self.second.bbox):
+            torch.nn.init.zeros_(layer.weight)
+        with torch.no_grad():
+            self.second.cls.bias.copy_(torch.tensor([0.0, float(np.log(3.0))]))  # face probability 0.75
+            self.second.bbox.bias.copy_(torch.tensor([0.25, 0.0, 0.0, 0.0]))     # a quarter width right
+
+    def forward(self, images):
+        logits, deltas = super().forward(images)
+        return logits, deltas, torch.zeros(1, 2, images.shape[-2] // 4, images.shape[-1] // 4)
+
+
 def test_a_second_stage_refines_the_proposals_and_ensembles_the_scores():
-    class TwoStage(OneAnchorDetector):
-        """OneAnchorDetector as the first stage, with TwoStageDetector's attributes and outputs."""
-
-        num_proposals, grouped, stride = 100, False, 4
-
-        def __init__(self):
-            super().__init__(32)
-            self.second = FastRCNNHead(2, hidden=4)
-            for layer in (self.second.cls, self.second.bbox):
-                torch.nn.init.zeros_(layer.weight)
-            with torch.no_grad():
-                self.second.cls.bias.copy_(torch.tensor([0.0, float(np.log(3.0))]))  # face probability 0.75
-                self.second.bbox.bias.copy_(torch.tensor([0.25, 0.0, 0.0, 0.0]))     # a quarter width right
-
-        def forward(self, images):
-            logits, deltas = super().forward(images)
-            return logits, deltas, torch.zeros(1, 2, images.shape[-2] // 4, images.shape[-1] // 4)
-
     final, _ = detect(TwoStage(), Image.new("RGB", (64, 48)), scales=(1.0,), min_score=0.5)
     # The first stage's box (2, 2, 34, 34), face probability sigmoid(5), moved 8 px right by the second
     # stage; the score is the mean of the two stages' probabilities; the sub-detector stays the anchor's.
@@ -120,3 +130,36 @@ def test_rows_and_folders_with_a_real_detector(tmp_path):
     assert len(coco) == len(preds[key]) and {r["image_id"] for r in coco} == {7}
     assert np.allclose(sorted(r["score"] for r in coco), sorted(preds[key][:, 4]), atol=1e-6)
     assert np.allclose(sorted(r["bbox"][2] for r in coco), sorted(preds[key][:, 2]), atol=1e-3)
+
+
+def test_each_stage_of_a_two_stage_detector_from_one_pass(tmp_path):
+    image = Image.new("RGB", (64, 48))
+    stages = detect_stages(TwoStage(), image, scales=(1.0,), min_score=0.5)
+    face = torch.sigmoid(torch.tensor(5.0)).item()
+    # The first stage alone: its own box and score. The second alone: every refined proposal scored 0.75, the
+    # face's among them (the first stage's scores, 0.05 for the background, do not count). The output (what
+    # detect gives): only the refined face box passes 0.5, scored the mean of the two stages.
+    assert stages["first"][0].boxes.tolist() == [[2.0, 2.0, 34.0, 34.0]]
+    assert stages["first"][0].scores.item() == pytest.approx(face)
+    assert [10.0, 2.0, 42.0, 34.0] in stages["second"][0].boxes.tolist() and len(stages["second"][0].boxes) > 1
+    assert torch.allclose(stages["second"][0].scores, torch.tensor(0.75))
+    assert stages["output"][0].boxes.tolist() == [[10.0, 2.0, 42.0, 34.0]]
+    final, by_scale = detect(TwoStage(), image, scales=(1.0,), min_score=0.5)
+    for got, want in zip(stages["output"], (final, by_scale)):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert stages["output"][0].scores.item() == pytest.approx(0.5 * (face + 0.75))
+    # A one-stage detector: its first stage is its output, and it has no second.
+    one = detect_stages(OneAnchorDetector(32), image, ("output", "first"), scales=(1.0,), min_score=0.5)
+    assert torch.equal(one["output"][0].boxes, one["first"][0].boxes)
+    with pytest.raises(ValueError, match="no second stage"):
+        detect_stages(OneAnchorDetector(32), image, ("second",), scales=(1.0,))
+    # Each stage's official prediction folders, from one pass over the images.
+    (tmp_path / "images" / "0--E").mkdir(parents=True)
+    image.save(tmp_path / "images" / "0--E" / "a.jpg")
+    folders = predict_stages(TwoStage(), tmp_path / "images", ["0--E/a.jpg"], tmp_path / "pred", scales=(1.0,),
+                             min_score=0.5, progress=False)
+    from gslib.data.wider import read_predictions
+    assert set(folders) == {"output", "first", "second"}
+    assert folders["second"][0] == tmp_path / "pred" / "second" / "final"
+    assert np.allclose(read_predictions(folders["second"][0])["0--E/a"][:, 4], 0.75)
+    assert read_predictions(folders["output"][0])["0--E/a"].shape == (1, 6)

@@ -7,7 +7,7 @@ import pytest
 from killing import kill_at_stall, run_to_end
 
 from gslib import runs
-from gslib.experiments import SMOKE, TABLE3, experiment, run_dir
+from gslib.experiments import SMOKE, TABLE3, TABLE13, experiment, run_dir
 from gslib.study import EVALUATION
 
 CHILD = r"""
@@ -171,3 +171,18 @@ def test_part_runs_shows_a_part_only_when_every_run_is_stored(tmp_path, results,
     later = runs.part_runs("03", "Schedule", SMOKE, train_missing=False, runs=folder)
     assert later.missing == ["FPN-finest 2x seed 0"] and later.runs == {}
     assert runs.label("FPN-finest", 4.0) == "FPN-finest 4x" and runs.label("FPN-finest") == "FPN-finest"
+
+
+def test_notebook_06_declares_table13_and_table6_and_the_queue_splits_the_stages(tmp_path, monkeypatch):
+    assert runs.notebook_detectors("06", "Table 13") == tuple(c.name for c in TABLE13.values())
+    assert runs.notebook_detectors("06", "Table 6") == ("RetinaFace", "RetinaFace-sampling")
+    seeds = {name: runs.notebook_seeds("06", "default", name) for name in runs.notebook_detectors("06")}
+    headline = {"FPN-finest-sampling", TABLE13["+IoU loss"].name, TABLE13["+GS"].name}
+    assert all(seeds[n] == (5 if n in headline else 3) for n in seeds), seeds
+    # The queue evaluates a two-stage run stage by stage after its evaluation; a one-stage run only as before.
+    done = []
+    monkeypatch.setattr(runs, "evaluated_run", lambda config, profile, progress, runs: (tmp_path / config.name, {}))
+    monkeypatch.setattr(runs, "stage_evaluation", lambda run, profile, progress: done.append(run.name))
+    planned = [r for r in runs.plan("smoke", "06", tmp_path) if r.config and r.config.seed == 0]
+    runs.train_missing(planned, "smoke", tmp_path, progress=False)
+    assert done == [c.name for c in TABLE13.values() if c.second_stage]

@@ -1,0 +1,36 @@
+"""Per-stage evaluation of a two-stage run (gslib.stages): the ensemble is the run's own evaluation, each stage
+is scored by the official protocol from one pass, stored once and read back."""
+import json
+
+import pytest
+import torch
+
+from gslib.experiments import SMOKE, TABLE13, experiment, run_dir
+from gslib.stages import STAGES_FILE, stage_evaluation
+from gslib.study import evaluated_run
+
+torch.set_num_threads(1)  # tiny convolutions: a second thread only waits for a core the machine may not have
+
+
+def test_the_stages_of_a_smoke_two_stage_run(tmp_path):
+    run, evaluation = evaluated_run(TABLE13["+GS"], SMOKE, progress=False, runs=tmp_path)
+    stages = stage_evaluation(run, SMOKE)
+    assert set(stages["ap"]) == {"output", "first", "second"}
+    assert stages["ap"]["output"] == evaluation["ap"]  # the same detections as evaluation.json's
+    assert set(stages["ap"]["first"]) == set(evaluation["ap"])
+    assert all(0.0 <= v <= 1.0 for aps in stages["ap"].values() for v in aps.values())
+    assert stages["images"] == evaluation["images"] and stages["inference_seconds"] > 0
+    for stage in ("output", "first", "second"):
+        assert (run / "predictions" / "stages" / stage / "final").is_dir()
+    stamp = (run / STAGES_FILE).stat().st_mtime_ns
+    assert stage_evaluation(run, SMOKE) == stages and (run / STAGES_FILE).stat().st_mtime_ns == stamp
+    assert json.loads((run / STAGES_FILE).read_text()) == stages
+
+
+def test_a_one_stage_run_has_no_stages_to_split(tmp_path):
+    d = run_dir(experiment("FPN-finest-sampling"), SMOKE, tmp_path)
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"experiment": experiment("FPN-finest-sampling").__dict__,
+                                               "profile": SMOKE.__dict__}))
+    with pytest.raises(ValueError, match="FPN-finest-sampling has no second stage"):
+        stage_evaluation(d, SMOKE)
