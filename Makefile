@@ -67,7 +67,7 @@ data: setup
 # notebook 07): $(RESULTS)/peers/figure-<set>.json. "real" needs ../shared (the 204 WIDER FACE val photos and the
 # official ground truth). One thread.
 PEER_SETS ?= real synthwider
-PEER_OURS ?= FPN-finest-sampling
+PEER_OURS ?= FPN-finest-sampling FPN-finest-DC-sampling
 peers: setup data
 	@mkdir -p $(RESULTS)/peers
 	@for set in $(PEER_SETS); do \
