@@ -61,8 +61,8 @@ data: setup
 	$(PY) -m gslib.data.synth --ensure --profile $(if $(filter smoke,$(PROFILE)),smoke,default) --out $(DATA_DIR)
 
 # Published face detectors (gslib.peers: RetinaFace-mnet0.25, YuNet-n, yuface, MTCNN; one not installed is
-# reported as unavailable) and our PEER_OURS runs (seed 0 of the profile, evaluated only when their weights are
-# in this checkout: they are not committed; otherwise skipped, saying so) by the official protocol on each set of
+# reported as unavailable) and our PEER_OURS runs (seed 0 of the profile; their weights are not committed, so a
+# fresh clone trains them again first, checked against the stored record) by the official protocol on each set of
 # PEER_SETS: $(RESULTS)/peers/<set>.json, and the boxes of each on the set's 4 figure images (Fig. 10, drawn by
 # notebook 07): $(RESULTS)/peers/figure-<set>.json. "real" needs ../shared (the 204 WIDER FACE val photos and the
 # official ground truth). One thread.

@@ -23,11 +23,12 @@ MTCNN (mtcnn)       facenet-pytorch's MTCNN (its weights in the wheel), its     
 
 A peer whose package is missing raises :class:`PeerUnavailable`, naming the package and its install command.
 
-Our own detectors run as peers too (:class:`RunPeer`): a trained run directory of :mod:`gslib.study` (its
-``checkpoint.pt``, which is not committed: only runs trained in this checkout have it) through
+Our own detectors run as peers too (:class:`RunPeer`): a stored run directory of :mod:`gslib.study` through
 :func:`gslib.train.load_trained` and :func:`gslib.inference.detect` with its profile's test settings (the
 pyramid, top-k per scale, NMS), in the precision it trained in, as :func:`gslib.study.evaluate_run` tests it on
-SynthWIDER val. A run without its weights is reported as unavailable, like a missing package.
+SynthWIDER val. Its ``checkpoint.pt`` is not committed: where it is not in this checkout, the run is trained
+again first (:func:`gslib.train.remake_weights`, which keeps the weights only if they reproduce the run's
+record). A run that is not stored is reported as unavailable, like a missing package.
 
 Evaluation (:func:`evaluate_peer`): the peer's detections on every image of an :class:`EvalSet` are written as
 an official prediction folder (5 columns) and evaluated with :func:`gslib.evaluate.wider.evaluate_wider`
@@ -47,8 +48,8 @@ CLI::
                           [--work DIR] [--threads 1] [--json]
 
 prints easy / medium / hard / all AP and the seconds per image (of ``detect`` alone, image decoding excluded)
-per peer, or with ``--json`` one JSON object; a peer that is not installed, or an ``--ours`` run whose weights
-are not in this checkout, is reported as unavailable (``make peers`` says it skips it). ``--figure`` writes
+per peer, or with ``--json`` one JSON object; a peer that is not installed, or an ``--ours`` run that is not
+stored, is reported as unavailable (``make peers`` says it skips it). ``--figure`` writes
 the Fig. 10 record of the same detectors.
 """
 from __future__ import annotations
@@ -79,7 +80,8 @@ from gslib.experiments import PROFILES, experiment, is_complete, read_config, ru
 from gslib.inference import Detections, detect, to_wider_rows
 from gslib.paths import DATA, REPO, SHARED
 from gslib.store import default_device, write_atomic
-from gslib.train import CHECKPOINT, autocast_dtype_for, load_trained
+from gslib.study import EVALUATION
+from gslib.train import autocast_dtype_for, load_trained, remake_weights
 
 YUNET = SHARED / "peers" / "yunet_n_640_640.onnx"
 SYNTHWIDER = DATA / "synthwider"
@@ -194,15 +196,17 @@ PEERS = {"retinaface": RetinaFacePeer, "yunet": YuNetPeer, "yuface": YuFacePeer,
 
 
 class RunPeer:
-    """One of our trained detectors, a run directory with its weights, as a peer (see the module docstring).
-    Raises :class:`PeerUnavailable` when the run is not complete or its ``checkpoint.pt`` is not there."""
+    """One of our trained detectors, a stored run directory, as a peer (see the module docstring): its weights
+    are trained again when they are not in this checkout. Raises :class:`PeerUnavailable` when the run is not
+    stored."""
 
-    def __init__(self, run: str | os.PathLike):
+    def __init__(self, run: str | os.PathLike, progress: bool = False):
         self.run = Path(run)
-        if not (is_complete(self.run) and (self.run / CHECKPOINT).is_file()):
+        if not (is_complete(self.run) and (self.run / EVALUATION).is_file()):
             shown = self.run.relative_to(REPO) if self.run.is_relative_to(REPO) else self.run
-            raise PeerUnavailable(f"{shown}: no trained weights ({CHECKPOINT} of a complete run) in this checkout; "
-                                  "they are not committed: train the run here (make runs) to evaluate it")
+            raise PeerUnavailable(f"{shown}: not a stored run (trained and evaluated) in this checkout: train it "
+                                  "first (make runs)")
+        remake_weights(self.run, progress=progress)
         config, self.profile = read_config(self.run)
         self.name = f"{config.name} (ours, seed {config.seed})"
         device = default_device()
@@ -324,8 +328,8 @@ def evaluate_all(eval_set: EvalSet, work: str | os.PathLike, keys=tuple(PEERS), 
     result = {"set": eval_set.name, "images": len(eval_set.names), "faces": eval_set.faces, "peers": {},
               "ours": {}, "unavailable": {}}
     figure = {}
-    makers = [("peers", key, PEERS[key]) for key in keys] + [("ours", Path(run).name, lambda run=run: RunPeer(run))
-                                                             for run in runs]
+    makers = [("peers", key, PEERS[key]) for key in keys]
+    makers += [("ours", Path(run).name, lambda run=run: RunPeer(run, progress)) for run in runs]
     for kind, key, make in makers:
         try:
             peer = make()

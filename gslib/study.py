@@ -41,7 +41,7 @@ from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
 from gslib.store import default_device, write_atomic
-from gslib.train import autocast_dtype_for, load_trained, train
+from gslib.train import autocast_dtype_for, load_trained, remake_weights, train
 
 EVALUATION = "evaluation.json"
 DIAGNOSTICS = "diagnostics.json"
@@ -121,7 +121,9 @@ def diagnostics(run: Path, profile: Profile) -> dict:
 def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 64) -> np.ndarray:
     """The trained detector's effective receptive field (:func:`gslib.receptive_field.effective_receptive_field`)
     over the first ``images`` validation images at their own size, ``(2 half + 1)^2``, summing to 1; computed
-    once from the run's weights and stored as ``erf.npz`` (committed: the weights are not)."""
+    once from the run's weights and stored as ``erf.npz`` (committed: the weights are not). A stored run whose
+    weights are not in this checkout is trained again first (:func:`gslib.train.remake_weights`, checked
+    against its record)."""
     path = run / ERF
     if path.is_file():
         with np.load(path) as f:
@@ -131,7 +133,7 @@ def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 6
     for im in gt.images[:images]:
         with Image.open(profile.path(VAL_IMAGES) / im.name) as image:
             tensors.append(to_tensor(image.convert("RGB")))
-    erf = effective_receptive_field(load_trained(run), tensors, half).astype(np.float32)
+    erf = effective_receptive_field(load_trained(remake_weights(run)), tensors, half).astype(np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, erf=erf)
     write_atomic(path, buffer.getvalue())

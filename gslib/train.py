@@ -26,12 +26,17 @@ and draws exactly what the uninterrupted run did after ``k``. On the CPU the res
 
 A non-finite loss stops the run with :class:`NonFiniteLossError` naming the iteration, before the
 optimizer steps; the last good checkpoint stays on disk.
+
+The committed runs hold records, not weights. :func:`remake_weights` trains a stored run again where its
+weights are needed (a figure read off the trained network) and keeps them only if they reproduce the
+record's loss curve exactly.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -400,6 +405,39 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     return metrics
 
 
+class WeightsMismatchError(RuntimeError):
+    """The weights trained again for a stored run do not reproduce its record (:func:`remake_weights`)."""
+
+
+# The fields of metrics.json that the training determines (its time and versions aside).
+DETERMINED = ("experiment", "hash", "iterations", "images", "loss")
+REMAKE = "remake"
+
+
+def remake_weights(run_dir, progress: bool = True) -> Path:
+    """``run_dir/checkpoint.pt`` for a stored run (metrics.json) whose weights are not in this checkout:
+    trained again from its config.json into ``run_dir/remake/`` (resumable there), then moved into the run
+    only if the new metrics.json equals the record on :data:`DETERMINED` (the whole loss curve, to the last
+    bit); otherwise :class:`WeightsMismatchError`, with ``remake/`` kept for inspection. The record itself is
+    left as it is. Returns ``run_dir``; at once when the weights are there."""
+    run_dir = Path(run_dir)
+    if (run_dir / CHECKPOINT).is_file():
+        return run_dir
+    if not (run_dir / METRICS).is_file():
+        raise FileNotFoundError(f"{run_dir / METRICS}: not a stored run (train it with python -m gslib runs)")
+    record = json.loads((run_dir / METRICS).read_text())
+    config, profile = read_config(run_dir)
+    remade = train(config, profile, run_dir / REMAKE, progress=progress)
+    differ = [k for k in DETERMINED if record.get(k) != remade[k]]
+    if differ:
+        raise WeightsMismatchError(f"{run_dir / METRICS}: the weights trained again in {run_dir / REMAKE} do not "
+                                   f"reproduce the record ({', '.join(differ)} differ); the record names other "
+                                   "weights, so none were kept")
+    os.replace(run_dir / REMAKE / CHECKPOINT, run_dir / CHECKPOINT)
+    shutil.rmtree(run_dir / REMAKE)
+    return run_dir
+
+
 def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module:
     """The trained detector of a run directory (from its config.json and checkpoint), in eval mode."""
     config, profile = read_config(run_dir)
@@ -409,4 +447,5 @@ def load_trained(run_dir, device: torch.device | None = None) -> torch.nn.Module
     return model.to(device or "cpu", memory_format=memory_format_for(profile)).eval()
 
 
-__all__ = ["AnchorCache", "NonFiniteLossError", "batch_loss", "image_loss", "load_trained", "lr_factor", "train"]
+__all__ = ["AnchorCache", "NonFiniteLossError", "WeightsMismatchError", "batch_loss", "image_loss", "load_trained",
+           "lr_factor", "remake_weights", "train"]

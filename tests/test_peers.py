@@ -119,17 +119,25 @@ def test_our_run_as_a_peer_gives_the_ap_of_its_own_evaluation(smoke_run, tmp_pat
     assert set(figure["FPN-finest-sampling (ours, seed 0)"]) == set(eval_set.figure_names)
 
 
-def test_a_run_without_its_weights_is_unavailable(smoke_run, tmp_path):
-    _, run, _ = smoke_run
+def test_a_stored_run_without_its_weights_gets_them_trained_again(smoke_run, tmp_path):
+    # The committed records hold no weights: RunPeer re-makes them (gslib.train.remake_weights) and gives the
+    # AP of the run's own evaluation; a run that is not stored is unavailable.
+    _, run, evaluation = smoke_run
     copy = tmp_path / run.name
     copy.mkdir()
     for name in ("config.json", "metrics.json", "evaluation.json"):
         (copy / name).write_bytes((run / name).read_bytes())
-    with pytest.raises(peers.PeerUnavailable, match="no trained weights"):
+    eval_set = peers.synthwider_set(tmp_path, SMOKE.path("."))
+    result, _ = peers.evaluate_all(eval_set, tmp_path, keys=(), runs=[copy], progress=False)
+    assert (copy / "checkpoint.pt").is_file()
+    record = result["ours"]["FPN-finest-sampling (ours, seed 0)"]
+    assert record["ap"] == pytest.approx({s: evaluation["ap"][s] for s in peers.SUBSETS}, abs=1e-12)
+
+    (copy / "evaluation.json").unlink()
+    with pytest.raises(peers.PeerUnavailable, match="not a stored run"):
         peers.RunPeer(copy)
-    eval_set = peers.synthwider_set(tmp_path, SMOKE.path("."), max_images=2)
     result, figure = peers.evaluate_all(eval_set, tmp_path, keys=(), runs=[copy], progress=False)
-    assert result["ours"] == {} and figure == {} and "no trained weights" in result["unavailable"][copy.name]
+    assert result["ours"] == {} and figure == {} and "not a stored run" in result["unavailable"][copy.name]
 
 
 def test_figure_record_keeps_the_best_boxes_above_the_threshold():

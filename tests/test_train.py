@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 
 import gslib.train as engine
 from gslib.experiments import REG_LOSSES, SAMPLERS, SMOKE, TABLE13, experiment
-from gslib.train import NonFiniteLossError, lr_factor, train
+from gslib.train import NonFiniteLossError, WeightsMismatchError, lr_factor, remake_weights, train
 
 TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
 
@@ -117,6 +117,34 @@ def test_resume_after_a_crash_is_bit_identical(name, data_root, tmp_path, monkey
     assert a["history"] == b["history"]
     strip = {k: v for k, v in straight.items() if k not in TIMING_KEYS}
     assert strip == {k: v for k, v in resumed.items() if k not in TIMING_KEYS}
+
+
+def test_remade_weights_are_the_stored_runs_or_refused(data_root, tmp_path):
+    profile = tiny_profile(data_root, epochs=2)
+    run = tmp_path / "run"
+    train(experiment("FPN-finest-sampling", seed=2), profile, run, progress=False)
+    original = _weights(run)["model"]
+    record = (run / "metrics.json").read_text()
+    (run / "checkpoint.pt").unlink()  # a committed record: no weights
+
+    assert remake_weights(run, progress=False) == run
+    remade = _weights(run)["model"]
+    assert all(torch.equal(original[k], remade[k]) for k in original)
+    assert (run / "metrics.json").read_text() == record and not (run / "remake").exists()
+
+    # A record that the weights do not reproduce (here: a loss curve edited by hand) keeps no weights.
+    (run / "checkpoint.pt").unlink()
+    edited = json.loads(record)
+    edited["loss"]["curve"][-1]["loss"] += 1e-9
+    (run / "metrics.json").write_text(json.dumps(edited))
+    with pytest.raises(WeightsMismatchError, match="loss"):
+        remake_weights(run, progress=False)
+    assert not (run / "checkpoint.pt").exists() and (run / "remake" / "checkpoint.pt").is_file()
+
+
+def test_remaking_weights_needs_a_stored_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a stored run"):
+        remake_weights(tmp_path, progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch):
