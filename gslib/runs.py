@@ -262,6 +262,63 @@ def part_runs(notebook: str, part: str, profile: Profile, train_missing: bool, r
     return PartRuns(notebook, part, found, missing, total)
 
 
+@dataclass
+class NotebookRuns:
+    """Every part of a notebook as :func:`part_runs` reads it (``parts``), and ``runs``: {label: [(run
+    directory, evaluation)] by seed} of every detector whose seeds are all stored in some part, with the most
+    seeds any part declares for it. A notebook shows a table or a claim's verdict when the detectors it reads
+    are :meth:`ready`, and otherwise the :meth:`waiting` row; :meth:`cost` is what its runs cost."""
+
+    notebook: str
+    profile: Profile
+    parts: dict[str, PartRuns]
+    runs: dict[str, list[tuple[Path, dict]]]
+    folder: Path | None = None
+
+    @property
+    def evaluations(self) -> dict[str, list[dict]]:
+        return {name: [ev for _, ev in runs] for name, runs in self.runs.items()}
+
+    def ready(self, *names: str) -> bool:
+        """Whether every detector of ``names`` (labels, :func:`label`) has all its seeds stored."""
+        return all(n in self.runs for n in names)
+
+    def waiting(self, claim: str, *names: str) -> dict:
+        """The verdict row (:func:`gslib.claims.write_verdicts`) of a claim whose detectors ``names`` are not
+        all stored yet, naming those it waits for."""
+        missing = [n for n in names if n not in self.runs]
+        return {"claim": claim, "verdict": WAITING,
+                "ours": f"waiting for the runs of {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''} "
+                        f"(`make runs NOTEBOOK={self.notebook}`)"}
+
+    def cost(self) -> str:
+        """How many of the notebook's runs are stored, their CPU time (their records), and the queue's estimate
+        for the rest (:func:`plan`)."""
+        queue = [r for r in plan(self.profile.name, self.notebook, self.folder) if r.config is not None]
+        done = [r for r in queue if r.status == "stored"]
+        left = _total([r.left_s for r in queue])
+        return (f"{len(done)} of the notebook's {len(queue)} runs are stored: they cost "
+                f"{sum(r.cost_s for r in done) / 3600:.2f} CPU-hours (training + test, their records); the queue "
+                f"estimates {'?' if left is None else f'{left / 3600:.1f}'} CPU-hours for the rest")
+
+    def __str__(self) -> str:
+        return "\n".join([*map(str, self.parts.values()), self.cost()])
+
+
+WAITING = "not yet tested (runs missing)"
+
+
+def read_notebook(notebook: str, profile: Profile, train_missing: bool, runs=None) -> NotebookRuns:
+    """Every part of ``notebook`` through :func:`part_runs` (with ``train_missing``, what is not stored is
+    trained and evaluated here), gathered in a :class:`NotebookRuns`."""
+    parts = {part: part_runs(notebook, part, profile, train_missing, runs) for part in NOTEBOOK_RUNS[notebook]}
+    found: dict[str, list[tuple[Path, dict]]] = {}
+    for part in parts.values():
+        for name, seeded in part.runs.items():
+            found[name] = max(found.get(name, []), seeded, key=len)
+    return NotebookRuns(notebook, profile, parts, found, None if runs is None else Path(runs))
+
+
 # -- measured costs and the plan ----------------------------------------------------------------------
 
 def _read_seconds(path: Path, key: str) -> float | None:

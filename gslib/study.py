@@ -244,12 +244,13 @@ def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], 
 
 
 def compare_columns(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], columns=AP_COLUMNS,
-                    bootstrap: int = 1000) -> pd.DataFrame:
+                    bootstrap: int = 1000, suffix: str = "") -> pd.DataFrame:
     """:func:`compare` for each of ``columns``, one table above the other with a ``column`` column (what
-    :func:`claim_verdict` reads), on the seeds the two share: a detector with 5 seeds against one with 3 is
-    compared on seeds 0-2 (the i-th run of each list is seed i)."""
+    :func:`claim_verdict` reads; ``suffix`` added to each, ``"all vs OHEM"``, so that comparisons stack), on
+    the seeds the two share: a detector with 5 seeds against one with 3 is compared on seeds 0-2 (the i-th run
+    of each list is seed i)."""
     n = min(len(baseline), len(method))
-    return pd.concat({c: compare(baseline[:n], method[:n], c, bootstrap) for c in columns},
+    return pd.concat({f"{c}{suffix}": compare(baseline[:n], method[:n], c, bootstrap) for c in columns},
                      names=["column"]).reset_index(level=0)
 
 

@@ -173,6 +173,29 @@ def test_part_runs_shows_a_part_only_when_every_run_is_stored(tmp_path, results,
     assert runs.label("FPN-finest", 4.0) == "FPN-finest 4x" and runs.label("FPN-finest") == "FPN-finest"
 
 
+def test_read_notebook_gathers_the_parts_and_says_what_a_claim_waits_for(tmp_path, results, monkeypatch):
+    # FPN-finest: 2 seeds in Table 3, 1 in Fig. 6 (all stored): the most seeds; FPN-finest-sampling: none.
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "03", {"Table 3": [("FPN-finest", {"smoke": 2}),
+                                                               ("FPN-finest-sampling", {"smoke": 1})],
+                                                   "Fig. 6": [("FPN-finest", {"smoke": 1})]})
+    folder = tmp_path / "runs"
+    for seed, ap in ((0, 0.5), (1, 0.6)):
+        directory = run_dir(experiment("FPN-finest", seed=seed), SMOKE, folder)
+        _fake_run(directory, 60.0, 30.0)
+        (directory / EVALUATION).write_text(json.dumps({"ap": {"all": ap}, "inference_seconds": 30.0}))
+    stored = runs.read_notebook("03", SMOKE, train_missing=False, runs=folder)
+    assert set(stored.parts) == {"Table 3", "Fig. 6"} and stored.parts["Fig. 6"].complete
+    assert [ev["ap"]["all"] for ev in stored.evaluations["FPN-finest"]] == [0.5, 0.6]
+    assert stored.ready("FPN-finest") and not stored.ready("FPN-finest", "FPN-finest-sampling")
+    row = stored.waiting("gs-all", "FPN-finest", "FPN-finest-sampling")
+    assert row["claim"] == "gs-all" and row["verdict"] == runs.WAITING
+    assert "FPN-finest-sampling" in row["ours"] and "FPN-finest," not in row["ours"] and "NOTEBOOK=03" in row["ours"]
+    # 2 of 3 stored at 90 s each: 0.05 CPU-hours; the missing one priced at the stored runs' median (0.025 h).
+    assert stored.cost() == ("2 of the notebook's 3 runs are stored: they cost 0.05 CPU-hours (training + test, "
+                             "their records); the queue estimates 0.0 CPU-hours for the rest")
+    assert str(stored).endswith(stored.cost()) and "Fig. 6: 1 of 1 runs stored" in str(stored)
+
+
 def test_notebook_06_declares_table13_and_table6_and_the_queue_splits_the_stages(tmp_path, monkeypatch):
     assert runs.notebook_detectors("06", "Table 13") == tuple(c.name for c in TABLE13.values())
     assert runs.notebook_detectors("06", "Table 6") == ("RetinaFace", "RetinaFace-sampling")

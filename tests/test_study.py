@@ -240,6 +240,10 @@ def test_compare_columns_pairs_the_seeds_two_detectors_share(tmp_path):
     all_rows = table[table["column"] == "all"]
     assert list(all_rows["seed"]) == [0, 1, "mean"]  # seed 2 of the baseline has no partner
     assert np.allclose(all_rows["difference"][:2].astype(float), [0.10, 0.12])
+    # With a suffix the columns name the comparison, so that two of them stack for one verdict.
+    labelled = compare_columns(base, meth, ["all"], bootstrap=50, suffix=" vs OHEM")
+    assert list(labelled["column"].unique()) == ["all vs OHEM"]
+    assert labelled.drop(columns="column").equals(all_rows.drop(columns="column"))
 
 
 def test_joint_verdict_needs_every_comparison():
