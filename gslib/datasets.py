@@ -13,6 +13,7 @@ zero-padded (i.e. padded with the mean colour) at the bottom and right to a mult
 """
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -94,6 +95,13 @@ def ensure_data(profile: Profile) -> None:
     """Generate the profile's embedded benchmark if it is missing (real datasets are the user's to fetch)."""
     if profile.synth_profile is not None:
         synth.ensure(synth.PROFILES[profile.synth_profile], profile.path(""))
+
+
+def data_digest(profile: Profile) -> str | None:
+    """The digest of the files of the profile's data (its manifest's, :func:`gslib.data.synth.files_digest`);
+    None for a folder without one (a real dataset)."""
+    manifest = profile.path(synth.MANIFEST)
+    return json.loads(manifest.read_text()).get("digest") if manifest.is_file() else None
 
 
 def jitter_image(image: Image.Image, jitter: Jitter) -> Image.Image:

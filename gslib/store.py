@@ -45,6 +45,20 @@ def digest(*objs, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def tree_digest(root, exclude: tuple[str, ...] = (), length: int = 16) -> str:
+    """First ``length`` hex digits of the SHA-256 over every file below ``root`` (sorted by relative path:
+    each path and its bytes' SHA-256), leaving out the relative paths in ``exclude``. Two folders get the
+    same digest exactly when they hold the same files with the same bytes."""
+    root = Path(root)
+    total = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative in exclude:
+            continue
+        total.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return total.hexdigest()[:length]
+
+
 # ----------------------------------------------------------------------------------------------------
 # Files and checkpoints
 # ----------------------------------------------------------------------------------------------------

@@ -46,7 +46,17 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from gslib.build import build_detector, build_samplers
-from gslib.datasets import SAMPLE_STREAM, Batch, TrainingBatches, WiderDataset, ensure_data, item_seed, pad_collate
+from gslib.data.synth import MANIFEST
+from gslib.datasets import (
+    SAMPLE_STREAM,
+    Batch,
+    TrainingBatches,
+    WiderDataset,
+    data_digest,
+    ensure_data,
+    item_seed,
+    pad_collate,
+)
 from gslib.experiments import (
     Experiment,
     Profile,
@@ -286,9 +296,11 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     if model is None:
         model = build_detector(config, profile)
     model = model.to(device, memory_format=memory_format_for(profile))
+    trained_on = None  # a dataset passed in (tests) is not the profile's files
     if dataset is None:
         if rank == 0:
             ensure_data(profile)
+            trained_on = data_digest(profile)
         if world > 1:
             dist.barrier()  # the others wait for rank 0 to generate the benchmark
         dataset = training_dataset(profile, config.seed)
@@ -396,7 +408,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         "iterations_per_second": round(iteration / seconds, 4) if seconds > 0 else None,
         "ms_per_iteration": round(1000 * seconds / iteration, 2) if iteration else None,
         "world_size": world, "device": device.type, "precision": str(autocast_dtype or "fp32"),
-        "torch": torch.__version__,
+        "torch": torch.__version__, "data_digest": trained_on,
     }
     if rank == 0:
         write_atomic(run_dir / METRICS, json.dumps(metrics, indent=1) + "\n")
@@ -427,6 +439,13 @@ def remake_weights(run_dir, progress: bool = True) -> Path:
         raise FileNotFoundError(f"{run_dir / METRICS}: not a stored run (train it with python -m gslib runs)")
     record = json.loads((run_dir / METRICS).read_text())
     config, profile = read_config(run_dir)
+    # Records written before metrics.json held data_digest cannot be checked here, only by the loss curve.
+    ensure_data(profile)
+    here = data_digest(profile)
+    if record.get("data_digest") and record["data_digest"] != here:
+        raise WeightsMismatchError(f"{run_dir / METRICS}: trained on other data (data_digest "
+                                   f"{record['data_digest']}; {profile.path(MANIFEST)} has {here}): its weights "
+                                   "cannot be made again from this checkout's files; train the run again")
     remade = train(config, profile, run_dir / REMAKE, progress=progress)
     differ = [k for k in DETERMINED if record.get(k) != remade[k]]
     if differ:

@@ -1,6 +1,7 @@
 """The embedded benchmark generator (gslib.data.synth): layout, formats, determinism, scale distribution."""
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -114,6 +115,35 @@ def test_deterministic(smoke_dir, tmp_path):
     assert any(f.suffix == ".jpg" for f in files) and any(f.suffix == ".mat" for f in files)
     for f in files:
         assert (smoke_dir / f).read_bytes() == (again / f).read_bytes(), f
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert manifest["digest"] == json.loads((smoke_dir / "manifest.json").read_text())["digest"]
+    assert manifest["digest"] == synth.files_digest(again)
+
+
+def test_the_digest_names_the_files_bytes(smoke_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_dir, copy)
+    digest = synth.files_digest(copy)
+    assert synth.files_digest(copy) == digest
+    (copy / "manifest.json").write_text("{}")  # the manifest is not part of its own digest
+    assert synth.files_digest(copy) == digest
+    image = next(copy.rglob("*.jpg"))
+    data = bytearray(image.read_bytes())
+    data[-3] ^= 1  # one bit of one image
+    image.write_bytes(bytes(data))
+    assert synth.files_digest(copy) != digest
+    image.rename(image.with_name("renamed.jpg"))  # the same bytes under another name
+    assert synth.files_digest(copy) != digest
+
+
+def test_ensure_adds_a_digest_to_an_older_manifest(smoke_dir, tmp_path):
+    copy = tmp_path / "old"
+    shutil.copytree(smoke_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    digest = manifest.pop("digest")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    synth.ensure(SMOKE, copy, progress=False)
+    assert json.loads((copy / "manifest.json").read_text())["digest"] == digest
 
 
 def test_annotations_only_writes_the_same_annotations(smoke_dir, tmp_path):

@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import gslib.train as engine
+from gslib.data import synth
 from gslib.experiments import REG_LOSSES, SAMPLERS, SMOKE, TABLE13, experiment
 from gslib.train import NonFiniteLossError, WeightsMismatchError, lr_factor, remake_weights, train
 
@@ -140,6 +141,22 @@ def test_remade_weights_are_the_stored_runs_or_refused(data_root, tmp_path):
     with pytest.raises(WeightsMismatchError, match="loss"):
         remake_weights(run, progress=False)
     assert not (run / "checkpoint.pt").exists() and (run / "remake" / "checkpoint.pt").is_file()
+
+
+def test_a_record_names_its_data_and_remaking_it_on_other_data_is_refused_at_once(data_root, tmp_path):
+    # Regression: runs trained on a benchmark whose bytes a later checkout's generator did not reproduce
+    # could only be told apart by their loss curves, after a whole run trained again.
+    profile = tiny_profile(data_root, epochs=1)
+    run = tmp_path / "run"
+    record = train(experiment("FPN-finest", seed=1), profile, run, progress=False)
+    assert record["data_digest"] == json.loads((data_root / "manifest.json").read_text())["digest"]
+    assert record["data_digest"] == synth.files_digest(data_root)
+    (run / "checkpoint.pt").unlink()
+    record["data_digest"] = "0" * 16
+    (run / "metrics.json").write_text(json.dumps(record))
+    with pytest.raises(WeightsMismatchError, match="other data"):
+        remake_weights(run, progress=False)
+    assert not (run / "remake").exists()  # refused before any training
 
 
 def test_remaking_weights_needs_a_stored_run(tmp_path):

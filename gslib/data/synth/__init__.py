@@ -9,7 +9,8 @@ and the real dataset::
     OUT/wider_face_split/wider_face_{train,val}_bbx_gt.txt
     OUT/eval_tools/ground_truth/wider_face_val.mat, wider_{easy,medium,hard}_val.mat
     OUT/annotations/instances_{train,val}.json      (COCO, one category "face")
-    OUT/manifest.json                               (profile, seed, counts, version, seconds taken)
+    OUT/manifest.json                               (profile, seed, counts, version, seconds taken, digest
+                                                     of every other file: files_digest)
 
 How a split is made (split-wide draws come from ``numpy.random.default_rng((profile.seed, split))``,
 each image's from ``(profile.seed, split, image index, 0)`` for its plan and ``(..., 1)`` for its pixels,
@@ -89,13 +90,22 @@ from gslib.data.synth.wider_stats import (
     wider_aspect_quantile,
     wider_scale_quantile,
 )
-from gslib.data.synth.write import GENERATOR_VERSION, benchmark_dir, ensure, generate, write_split
+from gslib.data.synth.write import (
+    GENERATOR_VERSION,
+    MANIFEST,
+    benchmark_dir,
+    ensure,
+    files_digest,
+    generate,
+    write_split,
+)
 
 __all__ = [
     "DEFAULT",
     "DEFAULT_STATS_PATH",
     "EVENTS",
     "GENERATOR_VERSION",
+    "MANIFEST",
     "PROFILES",
     "QUANTILE_PERCENTILES",
     "SMOKE",
@@ -107,6 +117,7 @@ __all__ = [
     "benchmark_dir",
     "effective_scale",
     "ensure",
+    "files_digest",
     "generate",
     "load_wider_stats",
     "main",

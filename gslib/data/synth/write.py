@@ -24,8 +24,17 @@ from gslib.data.synth.subsets import (
 from gslib.data.synth.wider_stats import DEFAULT_STATS_PATH, WIDER_IMAGE_WIDTH, load_wider_stats
 from gslib.data.wider import WiderImage, write_wider_mat, write_wider_txt
 from gslib.paths import DATA
+from gslib.store import tree_digest
 
 GENERATOR_VERSION = "1.0"
+MANIFEST = "manifest.json"
+
+
+def files_digest(out_dir) -> str:
+    """The digest of every file of a benchmark but its manifest (:func:`gslib.store.tree_digest`): stored in
+    the manifest as ``digest`` and, by gslib.train, in each run's metrics.json as ``data_digest``, so that a
+    run can tell whether it was trained on the bytes this checkout holds."""
+    return tree_digest(out_dir, exclude=(MANIFEST,))
 
 
 def to_wider_image(scene: Scene) -> WiderImage:
@@ -122,8 +131,9 @@ def generate(out_dir, profile: Profile = DEFAULT, stats_path=None, num_train: in
         },
         "splits": splits,
         "seconds": round(time.perf_counter() - start, 2),
+        "digest": files_digest(out_dir),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -135,11 +145,14 @@ def benchmark_dir(profile: Profile) -> Path:
 def ensure(profile: Profile = DEFAULT, out_dir=None, progress: bool = True) -> Path:
     """The profile's benchmark folder, generated first if it is missing or was made with other settings."""
     out_dir = Path(out_dir) if out_dir is not None else benchmark_dir(profile)
-    manifest = out_dir / "manifest.json"
+    manifest = out_dir / MANIFEST
     if manifest.is_file():
         made = json.loads(manifest.read_text())
         if (made.get("profile") == dataclasses.asdict(profile) and made.get("version") == GENERATOR_VERSION
                 and not made.get("annotations_only")):
+            if "digest" not in made:  # written before manifests held one: the digest of the files as they are
+                made["digest"] = files_digest(out_dir)
+                manifest.write_text(json.dumps(made, indent=1) + "\n")
             return out_dir
     generate(out_dir, profile, progress=progress)
     return out_dir
