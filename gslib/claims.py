@@ -77,19 +77,45 @@ def write_verdicts(rows: pd.DataFrame, notebook: str, profile: str) -> Path:
     return out
 
 
+NOT_YET = "not yet tested"
+
+
+def verdicts(profile: str = "default") -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with its verdict from the notebooks' files: columns ``claim, text,
+    evidence, notebook, ours, verdict``; a claim no notebook has judged is "not yet tested" with ``ours`` empty."""
+    tables = sorted((results_dir(profile) / "tables").glob("*_claims.csv"))
+    found = pd.concat([pd.read_csv(t) for t in tables]) if tables else pd.DataFrame(columns=["claim", "ours", "verdict"])
+    found = found.set_index("claim")
+    rows = [{"claim": cid, "text": text, "evidence": evidence, "notebook": notebook,
+             "ours": found.loc[cid, "ours"] if cid in found.index else "",
+             "verdict": found.loc[cid, "verdict"] if cid in found.index else NOT_YET}
+            for cid, text, evidence, notebook in CLAIMS]
+    return pd.DataFrame(rows).fillna({"ours": ""})
+
+
+FIRST = ("replicated", "not replicated", "inconclusive")  # the order of a tally: these, the others, then NOT_YET
+
+
+def tally(verdict_column) -> str:
+    """``"3 replicated, 1 inconclusive, 2 not yet tested"``: how many claims have each verdict, replicated / not
+    replicated / inconclusive first, "not yet tested" last (every "not yet tested ..." verdict, runs missing
+    or no notebook yet, counts as one kind), the others between in order of first appearance."""
+    kinds = [NOT_YET if str(v).startswith(NOT_YET) else str(v) for v in verdict_column]
+    order = [k for k in FIRST if k in kinds] + [k for k in dict.fromkeys(kinds) if k not in FIRST and k != NOT_YET]
+    order += [NOT_YET] if NOT_YET in kinds else []
+    return ", ".join(f"{kinds.count(kind)} {kind}" for kind in order)
+
+
 def build(profile: str = "default") -> str:
     """The Markdown of results/claims.md from the notebooks' verdict files."""
-    tables = sorted((results_dir(profile) / "tables").glob("*_claims.csv"))
-    found = pd.concat([pd.read_csv(t) for t in tables]) if tables else pd.DataFrame(columns=["claim"])
-    found = found.set_index("claim")
+    table = verdicts(profile)
     lines = ["# Claims and verdicts", "",
              f"Profile `{profile}`. Each verdict follows from the check its notebook states; "
              "\"not yet tested\" means no notebook has judged the claim yet.", "",
+             f"{len(table)} claims: {tally(table['verdict'])}.", "",
              "| claim | paper's evidence | ours | verdict | notebook |", "|---|---|---|---|---|"]
-    for cid, text, evidence, notebook in CLAIMS:
-        ours, verdict = (found.loc[cid, "ours"], found.loc[cid, "verdict"]) if cid in found.index \
-            else ("", "not yet tested")
-        lines.append(f"| {text} | {evidence} | {ours} | {verdict} | {notebook} |")
+    for row in table.itertuples():
+        lines.append(f"| {row.text} | {row.evidence} | {row.ours} | {row.verdict} | {row.notebook} |")
     return "\n".join(lines) + "\n"
 
 

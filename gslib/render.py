@@ -20,6 +20,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.filters import markdown2html
 
+from gslib.claims import tally, verdicts
 from gslib.paths import results_dir
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -52,7 +53,8 @@ def render(profile: str = "default") -> Path:
     out = root / "html"
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
-    links = []
+    claims = verdicts(profile)
+    rows = []
     for path in notebooks:
         try:
             notebook = nbformat.read(path, as_version=4)
@@ -61,19 +63,26 @@ def render(profile: str = "default") -> Path:
         if errors(notebook):
             print(f"{path}: {errors(notebook)} cells ended in an error")
         body, _ = exporter.from_notebook_node(notebook)
-        (out / f"{path.stem}.html").write_text(body)
-        links.append((f"{path.stem}.html", title(notebook, path.stem)))
-    claims = root / "claims.md"
-    if claims.is_file():
-        (out / "claims.html").write_text(_page("Claims and verdicts", markdown2html(claims.read_text())))
-        links.append(("claims.html", "Claims and verdicts (results/claims.md)"))
-    items = "\n".join(f"<li><a href='{href}'>{html.escape(text)}</a></li>" for href, text in links)
+        page = out / f"{path.stem}.html"
+        page.write_text(body)
+        shows = check_page(page)
+        judged = claims[claims["notebook"] == path.stem[:2]]["verdict"]
+        rows.append((f"<a href='{page.name}'>{html.escape(title(notebook, path.stem))}</a>",
+                     html.escape(tally(judged)) if len(judged) else "(no claim)", shows["figures"], shows["tables"],
+                     errors(notebook)))
+    items = "\n".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    summary = ""
+    if (root / "claims.md").is_file():
+        (out / "claims.html").write_text(_page("Claims and verdicts", markdown2html((root / "claims.md").read_text())))
+        summary = (f"<p><a href='claims.html'>Claims and verdicts</a> (results/claims.md): {len(claims)} claims, "
+                   f"{html.escape(tally(claims['verdict']))}.</p>")
     index = out / "index.html"
     index.write_text(_page("Group Sampling for Scale Invariant Face Detection: the study",
                            "<h1>Group Sampling for Scale Invariant Face Detection (Ming et al., TPAMI 2022): "
                            f"the reproduction</h1>\n<p>Profile <code>{html.escape(profile)}</code>. Each notebook "
                            "was executed by papermill; its tables and figures are embedded.</p>\n"
-                           f"<ul>\n{items}\n</ul>"))
+                           "<table><tr><th>notebook</th><th>its claims' verdicts</th><th>figures</th><th>tables</th>"
+                           f"<th>cells in error</th></tr>\n{items}\n</table>\n{summary}"))
     return index
 
 
@@ -115,8 +124,9 @@ def main(argv=None) -> None:
         print(f"{page.name}: {check_page(page)}")
     if args.screenshot is not None:
         page = next((p for p in pages if p.stem.startswith(args.screenshot)), pages[0])
-        for source in (index, page):
-            print(f"screenshot: {screenshot(source, source.with_suffix('.png'))}")
+        # The index is one short table: a shorter window than a notebook's.
+        for source, height in ((index, 600), (page, 2400)):
+            print(f"screenshot: {screenshot(source, source.with_suffix('.png'), height=height)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import shutil
 import nbformat
 import pytest
 
-from gslib import render
+from gslib import claims, render
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 16).decode()
 
@@ -31,9 +31,16 @@ def test_render_writes_every_notebook_and_an_index_linking_them(tmp_path, monkey
     _executed(tmp_path / "notebooks" / "01_first.ipynb", "01 — First")
     nb = _executed(tmp_path / "notebooks" / "02_second.ipynb", "02 — Second", error=True)
     (tmp_path / "claims.md").write_text("# Claims\n\n| claim | verdict |\n|---|---|\n| gs-all | replicated |\n")
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "02_claims.csv").write_text("claim,ours,verdict\nsingle-layer,x,inconclusive\n"
+                                                       "same-stride,y,not yet tested (runs missing)\n")
     index = render.render("default")
     text = index.read_text()
     assert "href='01_first.html'>01 — First<" in text and "href='02_second.html'>02 — Second<" in text
+    # one row per notebook: its claims' verdicts, figures, tables, cells in error
+    assert "02 — Second</a></td><td>1 inconclusive, 1 not yet tested</td><td>1</td><td>1</td><td>1</td>" in text
+    assert "01 — First</a></td><td>6 not yet tested</td><td>1</td><td>1</td><td>0</td>" in text
+    assert f"{len(claims.CLAIMS)} claims, 1 inconclusive, {len(claims.CLAIMS) - 1} not yet tested." in text
     assert "href='claims.html'" in text and "<td>replicated</td>" in (tmp_path / "html" / "claims.html").read_text()
     assert render.check_page(tmp_path / "html" / "01_first.html") == {"figures": 1, "tables": 1}
     assert render.errors(nb) == 1
