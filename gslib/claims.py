@@ -84,7 +84,8 @@ def verdicts(profile: str = "default") -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with its verdict from the notebooks' files: columns ``claim, text,
     evidence, notebook, ours, verdict``; a claim no notebook has judged is "not yet tested" with ``ours`` empty."""
     tables = sorted((results_dir(profile) / "tables").glob("*_claims.csv"))
-    found = pd.concat([pd.read_csv(t) for t in tables]) if tables else pd.DataFrame(columns=["claim", "ours", "verdict"])
+    found = pd.concat([pd.read_csv(t) for t in tables]) if tables else pd.DataFrame(columns=["claim", "ours",
+                                                                                             "verdict"])
     found = found.set_index("claim")
     rows = [{"claim": cid, "text": text, "evidence": evidence, "notebook": notebook,
              "ours": found.loc[cid, "ours"] if cid in found.index else "",
