@@ -12,8 +12,8 @@ with the official WIDER FACE protocol (:mod:`gslib.evaluate.wider`) and stores i
 - ``counts.npz``: per-image counts of each subset for the paired bootstrap over images (:mod:`gslib.stats`),
   stored small (:func:`write_counts`; about 140 KB for 500 images) so that the run's record can be committed.
 
-A second call reads them back. :func:`diagnostics` adds ``diagnostics.json`` (recall by face size, kinds
-of false positives) on request. :func:`compare` pairs two detectors' runs by seed; :func:`claim_verdict`
+and ``diagnostics.json`` (recall by face size, kinds of false positives: :func:`diagnostics`).
+A second call reads them back. :func:`compare` pairs two detectors' runs by seed; :func:`claim_verdict`
 turns its tables into a claim's verdict row (``results/claims.md``, :mod:`gslib.claims`). Validation data
 sits in the profile's ``data_root`` in the official layout: ``WIDER_val/images`` and
 ``eval_tools/ground_truth`` (the four .mat files).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def get_run(config: Experiment, profile: Profile, progress: bool = True,
     return directory
 
 
-def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
-    """Detect on the validation set and evaluate (see the module docstring); returns evaluation.json."""
+def predict_run(run: Path, profile: Profile, progress: bool = True):
+    """The trained detector's detections on the validation set with the profile's test settings, written to
+    ``run/predictions`` (see the module docstring). Returns ``(final, by_scale, seconds)``, the two
+    :class:`gslib.data.wider.Predictions` and the time they took."""
     device = default_device()
     detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
@@ -78,7 +81,14 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
                                          max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
                                          nms_threshold=profile.nms_thresh, progress=progress,
                                          coco_gt=coco_gt if coco_gt.is_file() else None)
-    seconds = time.perf_counter() - start
+    return final, by_scale, time.perf_counter() - start
+
+
+def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
+    """Detect on the validation set and evaluate (see the module docstring); returns evaluation.json. Also
+    writes diagnostics.json while the predictions are here (they are not committed)."""
+    final, by_scale, seconds = predict_run(run, profile, progress)
+    gt = read_wider_mat(profile.path(GROUND_TRUTH))
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
     aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if "@" in k})  # "@16", "easy@16", ...
     # A sub-detector that kept no detection has AP 0 (the evaluator only sees the scales that occur).
@@ -89,7 +99,33 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     result = {"ap": {k: float(v) for k, v in aps.items()}, "images": len(gt.images),
               "inference_seconds": round(seconds, 2)}
     write_atomic(run / EVALUATION, json.dumps(result, indent=1) + "\n")
+    (run / DIAGNOSTICS).unlink(missing_ok=True)  # of earlier predictions, if any
+    diagnostics(run, profile)
     return result
+
+
+class PredictionsMismatchError(RuntimeError):
+    """Predictions made again for a stored run do not reproduce its evaluation.json (:func:`remake_predictions`)."""
+
+
+def remake_predictions(run: Path, profile: Profile, progress: bool = True) -> Path:
+    """``run/predictions`` for a stored run whose folder this checkout lacks (predictions are not committed):
+    detected again from the run's weights (trained again first where they are missing too,
+    :func:`gslib.train.remake_weights`) and kept only if they give exactly the APs of its evaluation.json;
+    otherwise :class:`PredictionsMismatchError`, and the folder is removed. Returns ``run``."""
+    if (run / "predictions" / "final").is_dir():
+        return run
+    stored = json.loads((run / EVALUATION).read_text())["ap"]
+    remake_weights(run, progress=progress)
+    final, _, _ = predict_run(run, profile, progress)
+    again = {k: float(v.ap) for k, v in evaluate_wider(final, read_wider_mat(profile.path(GROUND_TRUTH))).items()
+             if k in SUBSETS}
+    differ = {k: (stored.get(k), v) for k, v in again.items() if stored.get(k) != v}
+    if differ:
+        shutil.rmtree(run / "predictions")
+        raise PredictionsMismatchError(f"{run / EVALUATION}: the predictions made again give other APs "
+                                       f"(stored, again: {differ}); none were kept")
+    return run
 
 
 def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
@@ -106,10 +142,12 @@ def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
 def diagnostics(run: Path, profile: Profile) -> dict:
     """Where the run's AP goes (:mod:`gslib.diagnose`): ``{"recall_by_size": [row per size bin],
     "false_positives": {...}}`` of its final detections, computed once from ``predictions/final`` and
-    stored as ``diagnostics.json`` (committed with evaluation.json; the predictions are not)."""
+    stored as ``diagnostics.json`` (committed with evaluation.json; the predictions are not, and are made again
+    where they are missing: :func:`remake_predictions`)."""
     path = run / DIAGNOSTICS
     if path.is_file():
         return json.loads(path.read_text())
+    remake_predictions(run, profile)
     preds, gt = read_predictions(run / "predictions" / "final"), read_wider_mat(profile.path(GROUND_TRUTH))
     table = recall_by_size(preds, gt).astype(object)
     table = table.where(table.notna() & (table != np.inf), None)  # JSON has no inf or NaN (an empty bin)

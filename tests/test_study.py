@@ -1,5 +1,6 @@
 """A notebook's request end to end on the smoke profile: train, detect, evaluate, store, reuse."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ def test_evaluated_run_is_stored_and_reused(tmp_path):
     assert all(0.0 <= v <= 1.0 for v in first["ap"].values())
     assert (run / "predictions" / "final").is_dir() and (run / "predictions" / "by_scale").is_dir()
     assert (run / "predictions" / "coco_results.json").is_file()
+    assert (run / "diagnostics.json").is_file()  # while the predictions are here: they are not committed
     stamp = (run / "evaluation.json").stat().st_mtime_ns
     _, again = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)
     assert again == first and (run / "evaluation.json").stat().st_mtime_ns == stamp
@@ -129,6 +131,30 @@ def test_diagnostics_are_computed_once_and_stored(tmp_path):
     assert kinds["hit"] + kinds["smaller"] + kinds["larger"] + kinds["background"] == pytest.approx(1.0)
     stamp = (run / "diagnostics.json").stat().st_mtime_ns
     assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp
+
+
+def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_aps(tmp_path):
+    """Regression: runs trained in one session and committed as records lost their predictions with the work
+    tree, and notebook 03's diagnostics of them raised FileNotFoundError."""
+    from gslib.study import PredictionsMismatchError, diagnostics
+
+    run, _ = evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)
+    stored = json.loads((run / "diagnostics.json").read_text())
+    # As on a fresh clone: the committed record, neither predictions nor weights.
+    shutil.rmtree(run / "predictions")
+    (run / "checkpoint.pt").unlink()
+    (run / "diagnostics.json").unlink()
+    assert diagnostics(run, SMOKE) == stored
+    assert (run / "checkpoint.pt").is_file() and (run / "predictions" / "final").is_dir()
+    # A record whose APs the predictions made again do not give: refused, nothing kept.
+    shutil.rmtree(run / "predictions")
+    (run / "diagnostics.json").unlink()
+    record = json.loads((run / "evaluation.json").read_text())
+    record["ap"]["all"] += 1e-6
+    (run / "evaluation.json").write_text(json.dumps(record))
+    with pytest.raises(PredictionsMismatchError, match="other APs"):
+        diagnostics(run, SMOKE)
+    assert not (run / "predictions").exists() and not (run / "diagnostics.json").exists()
 
 
 def test_the_receptive_field_is_computed_once_from_the_weights_and_read_without_them(tmp_path):
