@@ -108,7 +108,7 @@ class PredictionsMismatchError(RuntimeError):
     """Predictions made again for a stored run do not reproduce its evaluation.json (:func:`remake_predictions`)."""
 
 
-def remake_predictions(run: Path, profile: Profile, progress: bool = True) -> Path:
+def remake_predictions(run: Path, profile: Profile, progress: bool = False) -> Path:
     """``run/predictions`` for a stored run whose folder this checkout lacks (predictions are not committed):
     detected again from the run's weights (trained again first where they are missing too,
     :func:`gslib.train.remake_weights`) and kept only if they give exactly the APs of its evaluation.json;
@@ -116,8 +116,8 @@ def remake_predictions(run: Path, profile: Profile, progress: bool = True) -> Pa
     if (run / "predictions" / "final").is_dir():
         return run
     stored = json.loads((run / EVALUATION).read_text())["ap"]
-    remake_weights(run, progress=progress)
-    final, _, _ = predict_run(run, profile, progress)
+    _remake_weights(run, progress)
+    final, _, seconds = predict_run(run, profile, progress)
     again = {k: float(v.ap) for k, v in evaluate_wider(final, read_wider_mat(profile.path(GROUND_TRUTH))).items()
              if k in SUBSETS}
     differ = {k: (stored.get(k), v) for k, v in again.items() if stored.get(k) != v}
@@ -125,6 +125,17 @@ def remake_predictions(run: Path, profile: Profile, progress: bool = True) -> Pa
         shutil.rmtree(run / "predictions")
         raise PredictionsMismatchError(f"{run / EVALUATION}: the predictions made again give other APs "
                                        f"(stored, again: {differ}); none were kept")
+    print(f"{run.name}: detected again ({seconds:.0f} s): the APs of its evaluation.json, exactly")
+    return run
+
+
+def _remake_weights(run: Path, progress: bool) -> Path:
+    """:func:`gslib.train.remake_weights`, saying in one line what it did (a notebook shows no training bar)."""
+    if not (run / "checkpoint.pt").is_file():
+        start = time.perf_counter()
+        remake_weights(run, progress=progress)
+        print(f"{run.name}: weights trained again ({time.perf_counter() - start:.0f} s): its recorded loss curve, "
+              "to the last bit")
     return run
 
 
@@ -139,7 +150,7 @@ def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
     return run, result
 
 
-def diagnostics(run: Path, profile: Profile) -> dict:
+def diagnostics(run: Path, profile: Profile, progress: bool = False) -> dict:
     """Where the run's AP goes (:mod:`gslib.diagnose`): ``{"recall_by_size": [row per size bin],
     "false_positives": {...}}`` of its final detections, computed once from ``predictions/final`` and
     stored as ``diagnostics.json`` (committed with evaluation.json; the predictions are not, and are made again
@@ -147,7 +158,7 @@ def diagnostics(run: Path, profile: Profile) -> dict:
     path = run / DIAGNOSTICS
     if path.is_file():
         return json.loads(path.read_text())
-    remake_predictions(run, profile)
+    remake_predictions(run, profile, progress)
     preds, gt = read_predictions(run / "predictions" / "final"), read_wider_mat(profile.path(GROUND_TRUTH))
     table = recall_by_size(preds, gt).astype(object)
     table = table.where(table.notna() & (table != np.inf), None)  # JSON has no inf or NaN (an empty bin)
@@ -156,7 +167,8 @@ def diagnostics(run: Path, profile: Profile) -> dict:
     return json.loads(path.read_text())
 
 
-def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 64) -> np.ndarray:
+def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 64,
+                    progress: bool = False) -> np.ndarray:
     """The trained detector's effective receptive field (:func:`gslib.receptive_field.effective_receptive_field`)
     over the first ``images`` validation images at their own size, ``(2 half + 1)^2``, summing to 1; computed
     once from the run's weights and stored as ``erf.npz`` (committed: the weights are not). A stored run whose
@@ -171,7 +183,7 @@ def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 6
     for im in gt.images[:images]:
         with Image.open(profile.path(VAL_IMAGES) / im.name) as image:
             tensors.append(to_tensor(image.convert("RGB")))
-    erf = effective_receptive_field(load_trained(remake_weights(run)), tensors, half).astype(np.float32)
+    erf = effective_receptive_field(load_trained(_remake_weights(run, progress)), tensors, half).astype(np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, erf=erf)
     write_atomic(path, buffer.getvalue())

@@ -133,7 +133,7 @@ def test_diagnostics_are_computed_once_and_stored(tmp_path):
     assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp
 
 
-def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_aps(tmp_path):
+def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_aps(tmp_path, capsys):
     """Regression: runs trained in one session and committed as records lost their predictions with the work
     tree, and notebook 03's diagnostics of them raised FileNotFoundError."""
     from gslib.study import PredictionsMismatchError, diagnostics
@@ -144,8 +144,11 @@ def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_
     shutil.rmtree(run / "predictions")
     (run / "checkpoint.pt").unlink()
     (run / "diagnostics.json").unlink()
+    capsys.readouterr()
     assert diagnostics(run, SMOKE) == stored
     assert (run / "checkpoint.pt").is_file() and (run / "predictions" / "final").is_dir()
+    said = capsys.readouterr()  # one line for each step, no training bar (a notebook shows what it prints)
+    assert "weights trained again" in said.out and "detected again" in said.out and "it/s" not in said.err
     # A record whose APs the predictions made again do not give: refused, nothing kept.
     shutil.rmtree(run / "predictions")
     (run / "diagnostics.json").unlink()
