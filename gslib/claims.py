@@ -98,10 +98,11 @@ FIRST = ("replicated", "not replicated", "inconclusive")  # the order of a tally
 
 
 def tally(verdict_column) -> str:
-    """``"3 replicated, 1 inconclusive, 2 not yet tested"``: how many claims have each verdict, replicated / not
-    replicated / inconclusive first, "not yet tested" last (every "not yet tested ..." verdict, runs missing
-    or no notebook yet, counts as one kind), the others between in order of first appearance."""
-    kinds = [NOT_YET if str(v).startswith(NOT_YET) else str(v) for v in verdict_column]
+    """``"3 replicated, 1 inconclusive, 2 not yet tested"``: how many claims have each kind of verdict, a kind
+    being the verdict without its parenthesis ("not replicated (reversed)" is "not replicated", "not yet tested
+    (runs missing)" is "not yet tested"); replicated / not replicated / inconclusive first, "not yet tested"
+    last, the others between in order of first appearance."""
+    kinds = [str(v).split(" (")[0] for v in verdict_column]
     order = [k for k in FIRST if k in kinds] + [k for k in dict.fromkeys(kinds) if k not in FIRST and k != NOT_YET]
     order += [NOT_YET] if NOT_YET in kinds else []
     return ", ".join(f"{kinds.count(kind)} {kind}" for kind in order)

@@ -26,6 +26,6 @@ def test_claim_ids_are_unique_and_cover_notebook_01():
 
 def test_tally_counts_each_verdict_in_order_and_folds_the_not_yet_tested():
     assert claims.tally(["not yet tested (runs missing)", "inconclusive", "paper profile only (needs COCO)",
-                         "replicated", "not yet tested", "replicated"]) == \
-        "2 replicated, 1 inconclusive, 1 paper profile only (needs COCO), 2 not yet tested"
+                         "replicated", "not yet tested", "replicated (computed)", "not replicated (reversed)"]) == \
+        "2 replicated, 1 not replicated, 1 inconclusive, 1 paper profile only, 2 not yet tested"
     assert claims.tally([]) == ""
