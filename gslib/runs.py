@@ -112,6 +112,15 @@ NOTEBOOK_RUNS: dict[str, dict[str, list[tuple]]] = {
            "Table 6": [(name, FEWER_SEEDS) for name in TABLE6]},
 }
 
+# The order in which the whole queue (no --notebook) trains the parts: the single-stage study (issue 10) before
+# the two stages (notebook 06), and within it the parts that decide the most claims for their CPU first: Table 5
+# (2 claims, 36 runs, 18 of them Table 3's or stored), Table 8 (1 claim, 9 runs), Table 7 (1, 12), Table 9a (4
+# claims, 48 runs), then Fig. 6 (1 claim, 36 runs) and the 2x / 4x schedules (2 claims, 18 runs costing 54 of
+# today's). With --notebook, a notebook's parts in their declared order.
+QUEUE_ORDER = (("02", "Table 1"), ("03", "Table 3"), ("04", "Table 3, dilated"), ("03", "Table 5"),
+               ("03", "Table 8"), ("03", "Table 7"), ("05", "Table 9a"), ("03", "Fig. 6"), ("03", "Schedule"),
+               ("06", "Table 13"), ("06", "Table 6"))
+
 STATUSES = ("stored", "trained", "partial", "missing")
 
 
@@ -173,17 +182,18 @@ def notebook_runs(profile: str, notebook: str | None = None) -> list[tuple[Exper
 def _planned_configs(profile: str, notebook: str | None) -> list[tuple[tuple[str, ...], Experiment, Profile]]:
     """[(the notebooks that read it, config, profile)] without repeats, in queue order."""
     by_run: dict[str, tuple[list[str], Experiment, Profile, tuple[int, int]]] = {}
-    part_index = 0
-    for nb in [notebook] if notebook else sorted(NOTEBOOK_RUNS):
-        for part in NOTEBOOK_RUNS[nb]:
-            for entry, seeds, factor in _entries(nb, part):
-                prof = scheduled(PROFILES[profile], factor)
-                for seed in range(seeds[profile]):
-                    config = _config(entry, seed)
-                    key = run_dir(config, prof).name
-                    by_run.setdefault(key, ([], config, prof, (part_index, seed)))[0].append(nb)
-            part_index += 1
-    # Stable: part by part (where a run is first declared), seed-major within a part, declared order within a seed.
+    declared = [(nb, part) for nb in ([notebook] if notebook else sorted(NOTEBOOK_RUNS)) for part in NOTEBOOK_RUNS[nb]]
+    # The whole queue: QUEUE_ORDER's parts, then any part it does not name (none: a test holds them equal).
+    parts = declared if notebook else [p for p in QUEUE_ORDER if p in declared] + [p for p in declared
+                                                                                   if p not in QUEUE_ORDER]
+    for part_index, (nb, part) in enumerate(parts):
+        for entry, seeds, factor in _entries(nb, part):
+            prof = scheduled(PROFILES[profile], factor)
+            for seed in range(seeds[profile]):
+                config = _config(entry, seed)
+                key = run_dir(config, prof).name
+                by_run.setdefault(key, ([], config, prof, (part_index, seed)))[0].append(nb)
+    # Stable: part by part (where a run is first met), seed-major within a part, declared order within a seed.
     ordered = sorted(by_run.values(), key=lambda item: item[3])
     return [(tuple(dict.fromkeys(notebooks)), config, prof) for notebooks, config, prof, _ in ordered]
 

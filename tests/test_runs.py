@@ -55,6 +55,17 @@ def test_notebook_03_declares_every_table_and_the_queue_trains_part_by_part(monk
     assert all(p is SMOKE for _, p in queue)
 
 
+def test_the_whole_queue_orders_every_declared_part_once():
+    declared = [(nb, part) for nb in sorted(runs.NOTEBOOK_RUNS) for part in runs.NOTEBOOK_RUNS[nb]]
+    assert sorted(runs.QUEUE_ORDER) == sorted(declared) and len(set(runs.QUEUE_ORDER)) == len(declared)
+    queue = [(c.name, p.epochs) for c, p in runs.notebook_runs("default")]
+    # Table 9a (notebook 05) before Fig. 6 and the longer schedules of notebook 03, notebook 06 last.
+    first = {name: queue.index(next(q for q in queue if q[0] == name)) for name in
+             ("FPN-finest-OHEM", "FPN-N256", "RetinaFace", "FPN-finest-S16", "FPN-GS")}
+    assert first["FPN-GS"] < first["FPN-finest-S16"] < first["FPN-finest-OHEM"] < first["FPN-N256"]
+    assert first["FPN-N256"] < queue.index(("FPN-finest", 18.0)) < first["RetinaFace"]
+
+
 def test_notebook_02_asks_for_seeds_per_detector():
     assert runs.notebook_detectors("02")[:3] == ("FPN", "FPN-finest-stride", "FPN-finest")
     assert runs.notebook_seeds("02", "default", "FPN") == 5
