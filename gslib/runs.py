@@ -16,6 +16,13 @@ experiment, then seed 1, ...: stopped early, it leaves whole tables and whole se
 through :func:`gslib.study.evaluated_run`. It is resumable: killed, it resumes the interrupted run from its
 checkpoint on the next start.
 
+Workers: ``--workers N`` runs N queues side by side, each on ``cpu_threads // N`` threads, taking the runs in the
+same order; a run is trained by the worker that holds its lock (:func:`claimed`), the others pass on to the
+next. On this 2-core CPU two 1-thread workers train 1.54x the iterations per second of one 2-thread process
+(FPN-finest-sampling, 150 iterations each, measured side by side: 52 ms per iteration in each worker, 40 ms
+alone), because the detector's small convolutions keep two threads of one process waiting on each other. Each
+run records the thread count it trained on (gslib.train), which its loss curve depends on.
+
 Estimates of CPU time come from what the stored runs of the same profile measured: the median
 ``train_seconds`` (metrics.json) and ``inference_seconds`` (evaluation.json) of the runs of the same
 experiment, or of all the profile's runs when it has none, read in the runs folder and in the committed
@@ -24,10 +31,17 @@ results/ (so a fresh retrain into results/fresh/ is estimated from the committed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +49,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from gslib import anchors
+from gslib.datasets import ensure_data
 from gslib.experiments import (
     PROFILES,
     REG_LOSSES,
@@ -52,6 +67,7 @@ from gslib.experiments import (
 from gslib.paths import REPO, RESULTS, results_dir
 from gslib.pretrain import TRUNK, pretrained_trunk, trunk_dir
 from gslib.stages import stage_evaluation
+from gslib.store import cpu_threads
 from gslib.study import EVALUATION, evaluated_run
 from gslib.train import CHECKPOINT, METRICS
 
@@ -469,29 +485,96 @@ def describe(planned: list[PlannedRun], profile: str, folder: Path) -> str:
 
 # -- the queue ----------------------------------------------------------------------------------------
 
-def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: bool = True) -> None:
+LOCKS = ".locks"  # in a runs folder: one lock file per run (claimed)
+
+
+@contextlib.contextmanager
+def claimed(directory: Path) -> Iterator[bool]:
+    """Whether this process holds the queue's lock on the run ``directory`` for the block: an exclusive,
+    non-blocking ``flock`` on ``<runs folder>/.locks/<run>.lock``, which the kernel releases when the process
+    dies, so a killed worker leaves no stale lock. Another worker (or another open of the file) gets False."""
+    lock = directory.parent / LOCKS / f"{directory.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: bool = True,
+                  threads: int | None = None, workers: int = 1, worker: int = 0) -> None:
     """Train and evaluate every run of ``planned`` that is not stored, in order, in this process, with a
-    bar over the runs; its ETA scales the estimates by the pace measured so far. A two-stage run is also
-    evaluated stage by stage (:func:`gslib.stages.stage_evaluation`, ``stages.json``: notebook 06), a second
-    pass over the validation images that the estimates do not count."""
+    bar over the runs; its ETA scales the estimates by the pace measured so far (shared by ``workers``). A
+    two-stage run is also evaluated stage by stage (:func:`gslib.stages.stage_evaluation`, ``stages.json``:
+    notebook 06), a second pass over the validation images that the estimates do not count. A run another
+    worker holds (:func:`claimed`) or has stored meanwhile is passed over. ``threads``: the CPU threads this
+    process trains and detects on (None: the profile's); ``worker`` numbers this process's bar."""
     p = PROFILES[profile]
     todo = [r for r in planned if r.status != "stored" and (r.config is not None or r.left_s)]
     left = [r.left_s for r in todo]
     start, done = time.perf_counter(), 0.0
-    bar = tqdm(todo, desc=f"runs ({profile})", unit="run", disable=not progress)
+    desc = f"runs ({profile})" + (f", worker {worker + 1} of {workers}" if workers > 1 else "")
+    bar = tqdm(todo, desc=desc, unit="run", disable=not progress, position=worker)
     for i, r in enumerate(bar):
         pace = (time.perf_counter() - start) / done if done else 1.0
         rest = _total(left[i:])
         what = f"{r.config.name} seed {r.config.seed}" if r.config else "the shared trunk"
-        bar.set_postfix_str(f"{what} ({r.status}); ETA {_duration(None if rest is None else pace * rest)} "
-                            "from the estimates")
+        bar.set_postfix_str(f"{what} ({r.status}); ETA {_duration(None if rest is None else pace * rest / workers)}"
+                            " from the estimates")
         if r.config is None:
             pretrained_trunk(p, progress=progress)
-        else:
-            run, _ = evaluated_run(r.config, r.profile, progress=progress, runs=runs)
-            if r.config.second_stage:
-                stage_evaluation(run, r.profile, progress=progress)
+            done += left[i] or 0.0
+            continue
+        with claimed(r.directory) as mine:
+            if not mine or status(r.directory) == "stored":
+                continue
+            with cpu_threads(threads):
+                run, _ = evaluated_run(r.config, r.profile, progress=progress, runs=runs, threads=threads)
+                if r.config.second_stage:
+                    stage_evaluation(run, r.profile, progress=progress)
         done += left[i] or 0.0
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    """``python -m gslib runs --workers N``: the profile's data and shared trunk first (every worker needs
+    them), then N child queues (:func:`train_missing` through ``--threads``), each on the profile's
+    ``cpu_threads // N`` threads. Returns the worst exit code; a SIGTERM or Ctrl-C stops the children too
+    (each run resumes from its checkpoint on the next start)."""
+    p = PROFILES[args.profile]
+    ensure_data(p)
+    if p.pretrain_iterations:
+        pretrained_trunk(p, progress=not args.no_progress)
+    threads = max(1, (p.cpu_threads or os.cpu_count() or 1) // args.workers)
+    command = [sys.executable, "-m", "gslib", "runs", "--profile", args.profile, "--threads", str(threads),
+               "--workers", "1"]
+    command += ["--notebook", args.notebook] if args.notebook else []
+    command += ["--runs", args.runs] if args.runs else []
+    command += ["--no-progress"] if args.no_progress else []
+    handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # to reach `finally`
+    children = [subprocess.Popen([*command, "--worker", str(i), "--of", str(args.workers)])
+                for i in range(args.workers)]
+    try:
+        return max(child.wait() for child in children)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait()
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,12 +586,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="the list as one JSON object")
     parser.add_argument("--runs", help="folder of run directories (default: the profile's results/runs)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--workers", type=_positive, default=1,
+                        help="queues side by side, each on the profile's cpu_threads // N threads (default 1)")
+    parser.add_argument("--threads", type=_positive, help="CPU threads to train and detect on (default: train on "
+                        "the profile's cpu_threads, detect on torch's default)")
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # run_workers' child number
+    parser.add_argument("--of", type=int, default=1, help=argparse.SUPPRESS)      # and how many there are
     args = parser.parse_args(argv)
     folder = Path(args.runs) if args.runs else results_dir(args.profile) / "runs"
+    if args.workers > 1 and not args.list:
+        print(describe(plan(args.profile, args.notebook, args.runs), args.profile, folder), flush=True)
+        code = run_workers(args)
+        print(summary(plan(args.profile, args.notebook, args.runs)))
+        return code
     planned = plan(args.profile, args.notebook, args.runs)
     if not args.list:
-        print(describe(planned, args.profile, folder), flush=True)
-        train_missing(planned, args.profile, args.runs, progress=not args.no_progress)
+        if args.of == 1:
+            print(describe(planned, args.profile, folder), flush=True)
+        train_missing(planned, args.profile, args.runs, progress=not args.no_progress, threads=args.threads,
+                      workers=args.of, worker=args.worker)
+        if args.of > 1:
+            return 0  # run_workers sums up
         planned = plan(args.profile, args.notebook, args.runs)
     if args.json:
         print(json.dumps({"profile": args.profile, "runs_folder": str(folder), "summary": summary(planned),

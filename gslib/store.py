@@ -9,18 +9,20 @@ the device.
 - :func:`resume`: a checkpoint back into the objects that wrote it, with the global RNG states
   (:func:`rng_states`, :func:`set_rng_states`; :func:`seed_everything` seeds them).
 - :func:`default_device`: CUDA when there is one (this process's GPU under ``torchrun``), else the CPU.
-  Nothing in gslib assumes a GPU.
+  Nothing in gslib assumes a GPU. :func:`cpu_threads`: torch's CPU thread count for a block (float sums, so
+  a run's bits, depend on it).
 
 It imports nothing from gslib, so every module may use it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,17 @@ def default_device() -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(count)`` for the block, the caller's count restored after; None leaves it as it
+    is. The count changes the order of float sums inside torch's CPU kernels, so a run's loss curve (and its
+    detections) depend on it: training and detecting again reproduce a record only with its count."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -41,7 +41,7 @@ from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
-from gslib.store import default_device, write_atomic
+from gslib.store import cpu_threads, default_device, write_atomic
 from gslib.train import autocast_dtype_for, load_trained, remake_weights, train
 
 EVALUATION = "evaluation.json"
@@ -55,13 +55,13 @@ SUBSETS = ("easy", "medium", "hard", "all")
 
 
 def get_run(config: Experiment, profile: Profile, progress: bool = True,
-            runs: str | os.PathLike | None = None) -> Path:
+            runs: str | os.PathLike | None = None, threads: int | None = None) -> Path:
     """The run directory of ``(config, profile)`` (:func:`gslib.experiments.run_dir`): returned at once when
-    complete, otherwise trained first (resuming from its checkpoint when there is one). Under ``torchrun``
-    every process calls it."""
+    complete, otherwise trained first (resuming from its checkpoint when there is one; on ``threads`` CPU
+    threads, see :func:`gslib.train.train`). Under ``torchrun`` every process calls it."""
     directory = run_dir(config, profile, runs)
     if not is_complete(directory):
-        train(config, profile, directory, progress=progress)
+        train(config, profile, directory, progress=progress, threads=threads)
     return directory
 
 
@@ -97,7 +97,9 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
             aps.setdefault(key, 0.0)
     write_counts(run, {subset: evaluate_wider_per_image(final, gt, subset) for subset in SUBSETS})
     result = {"ap": {k: float(v) for k, v in aps.items()}, "images": len(gt.images),
-              "inference_seconds": round(seconds, 2)}
+              "inference_seconds": round(seconds, 2),
+              # the detections' bits depend on it (gslib.store.cpu_threads): remake_predictions uses it
+              "cpu_threads": torch.get_num_threads() if default_device().type == "cpu" else None}
     write_atomic(run / EVALUATION, json.dumps(result, indent=1) + "\n")
     (run / DIAGNOSTICS).unlink(missing_ok=True)  # of earlier predictions, if any
     diagnostics(run, profile)
@@ -115,9 +117,11 @@ def remake_predictions(run: Path, profile: Profile, progress: bool = False) -> P
     otherwise :class:`PredictionsMismatchError`, and the folder is removed. Returns ``run``."""
     if (run / "predictions" / "final").is_dir():
         return run
-    stored = json.loads((run / EVALUATION).read_text())["ap"]
+    evaluation = json.loads((run / EVALUATION).read_text())
+    stored = evaluation["ap"]
     _remake_weights(run, progress)
-    final, _, seconds = predict_run(run, profile, progress)
+    with cpu_threads(evaluation.get("cpu_threads")):  # records without it: this process's count
+        final, _, seconds = predict_run(run, profile, progress)
     again = {k: float(v.ap) for k, v in evaluate_wider(final, read_wider_mat(profile.path(GROUND_TRUTH))).items()
              if k in SUBSETS}
     differ = {k: (stored.get(k), v) for k, v in again.items() if stored.get(k) != v}
@@ -140,10 +144,11 @@ def _remake_weights(run: Path, progress: bool) -> Path:
 
 
 def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
-                  runs=None) -> tuple[Path, dict]:
+                  runs=None, threads: int | None = None) -> tuple[Path, dict]:
     """The run directory of ``(config, profile)`` and its evaluation, each computed only when missing.
-    ``runs``: where run directories live (default ``results/runs``, see :func:`gslib.experiments.run_dir`)."""
-    run = get_run(config, profile, progress=progress, runs=runs)
+    ``runs``: where run directories live (default ``results/runs``, see :func:`gslib.experiments.run_dir`);
+    ``threads``: the CPU threads it trains on (:func:`gslib.train.train`; it is evaluated on this process's)."""
+    run = get_run(config, profile, progress=progress, runs=runs, threads=threads)
     path = run / EVALUATION
     result = json.loads(path.read_text()) if path.is_file() else evaluate_run(run, profile, progress)
     result["train_seconds"] = json.loads((run / "metrics.json").read_text())["train_seconds"]

@@ -24,6 +24,12 @@ every RNG state (torch, CUDA, Python, NumPy); the data order, augmentation and s
 functions of ``(seed, epoch, index)`` (:mod:`gslib.datasets`), so a run resumed from iteration ``k`` reads
 and draws exactly what the uninterrupted run did after ``k``. On the CPU the result is bit-identical.
 
+CPU threads: the thread count changes the order of float sums inside torch's kernels, so a run's bits
+depend on it (FPN-finest-sampling, 150 iterations: another loss curve on 1 thread than on 2). A run trains
+on ``profile.cpu_threads`` unless :func:`train` is given ``threads`` (the queue's workers,
+:mod:`gslib.runs`); a resumed run keeps the count it started with (its checkpoint's), and metrics.json
+records it (``cpu_threads``) for :func:`remake_weights`. Like the device, it is not part of the run's name.
+
 A non-finite loss stops the run with :class:`NonFiniteLossError` naming the iteration, before the
 optimizer steps; the last good checkpoint stays on disk.
 
@@ -71,7 +77,15 @@ from gslib.losses import detection_loss, ls_iou_loss, neg_ln_iou_loss, smooth_l1
 from gslib.matcher import IGNORE, TwoPassMatcher
 from gslib.pretrain import pretrained_trunk
 from gslib.sampling import Sampler
-from gslib.store import default_device, resume, rng_states, save_checkpoint, seed_everything, write_atomic
+from gslib.store import (
+    cpu_threads,
+    default_device,
+    resume,
+    rng_states,
+    save_checkpoint,
+    seed_everything,
+    write_atomic,
+)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -258,30 +272,38 @@ def matchers(profile: Profile) -> tuple[TwoPassMatcher, TwoPassMatcher]:
 
 def train(config: Experiment, profile: Profile, run_dir, *, model: torch.nn.Module | None = None,
           dataset: WiderDataset | None = None, device: torch.device | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, threads: int | None = None) -> dict:
     """Train ``config`` under ``profile`` into ``run_dir``, resuming from its checkpoint if there is one.
 
     Writes ``config.json``, ``checkpoint.pt`` every ``profile.checkpoint_every`` iterations and at the end,
     then ``metrics.json`` (returned). ``model`` and ``dataset`` replace :func:`build_detector` and the
     profile's data (tests pass small ones). Under torchrun (or any initialised process group) every
-    process calls this; rank 0 writes the files.
+    process calls this; rank 0 writes the files. On the CPU it trains on ``threads`` threads (default
+    ``profile.cpu_threads``; a resumed run on its checkpoint's count: see the module docstring).
     """
     run_dir = Path(run_dir)
     init_distributed()
     rank, world = distributed_info()
     device = device or default_device()
-    threads = torch.get_num_threads()
-    if profile.cpu_threads and device.type == "cpu":
-        torch.set_num_threads(profile.cpu_threads)
+    count = run_threads(run_dir / CHECKPOINT, threads, profile) if device.type == "cpu" else None
     if profile.deterministic and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(profile.deterministic, warn_only=device.type == "cuda")
     try:
-        return _train(config, profile, run_dir, model, dataset, device, progress, rank, world)
+        with cpu_threads(count):
+            return _train(config, profile, run_dir, model, dataset, device, progress, rank, world)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
-        torch.set_num_threads(threads)
+
+
+def run_threads(checkpoint: Path, requested: int | None, profile: Profile) -> int | None:
+    """The CPU thread count a run trains on: ``requested`` (None: ``profile.cpu_threads``), or, when it
+    resumes from ``checkpoint``, the count it started with (checkpoints written before they recorded it
+    trained on ``profile.cpu_threads``)."""
+    if not checkpoint.is_file():
+        return requested or profile.cpu_threads
+    return torch.load(checkpoint, map_location="cpu", weights_only=False).get("cpu_threads", profile.cpu_threads)
 
 
 def _train(config, profile, run_dir, model, dataset, device, progress, rank, world) -> dict:
@@ -322,6 +344,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         return lr_factor(iteration, steps, profile.lr_gamma, profile.warmup_iterations, profile.warmup_factor)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     autocast_dtype = autocast_dtype_for(profile, device)
+    threads = torch.get_num_threads() if device.type == "cpu" else None  # run_threads' choice, set by train
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
 
     key = run_hash(config, profile)
@@ -342,6 +365,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "rng": rng_states(), "history": history, "seconds": seconds,
                 "data": {"seed": config.seed, "global_batch": profile.images_per_batch, "per_epoch": per_epoch},
+                "cpu_threads": threads,
             })
 
     sampler, rcnn_sampler = build_samplers(config)
@@ -408,7 +432,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         "iterations_per_second": round(iteration / seconds, 4) if seconds > 0 else None,
         "ms_per_iteration": round(1000 * seconds / iteration, 2) if iteration else None,
         "world_size": world, "device": device.type, "precision": str(autocast_dtype or "fp32"),
-        "torch": torch.__version__, "data_digest": trained_on,
+        "torch": torch.__version__, "data_digest": trained_on, "cpu_threads": threads,
     }
     if rank == 0:
         write_atomic(run_dir / METRICS, json.dumps(metrics, indent=1) + "\n")
@@ -446,7 +470,8 @@ def remake_weights(run_dir, progress: bool = True) -> Path:
         raise WeightsMismatchError(f"{run_dir / METRICS}: trained on other data (data_digest "
                                    f"{record['data_digest']}; {profile.path(MANIFEST)} has {here}): its weights "
                                    "cannot be made again from this checkout's files; train the run again")
-    remade = train(config, profile, run_dir / REMAKE, progress=progress)
+    # On the thread count it trained on (records without cpu_threads trained on the profile's).
+    remade = train(config, profile, run_dir / REMAKE, progress=progress, threads=record.get("cpu_threads"))
     differ = [k for k in DETERMINED if record.get(k) != remade[k]]
     if differ:
         raise WeightsMismatchError(f"{run_dir / METRICS}: the weights trained again in {run_dir / REMAKE} do not "

@@ -10,6 +10,22 @@ from gslib import runs
 from gslib.experiments import SMOKE, TABLE3, TABLE13, experiment, run_dir
 from gslib.study import EVALUATION
 
+WORKER = r"""
+import sys
+
+import gslib.train as engine
+from gslib import runs
+from gslib.store import cpu_threads
+
+calls = []
+batch_loss = engine.batch_loss
+engine.batch_loss = lambda *args, **kwargs: calls.append(1) or batch_loss(*args, **kwargs)
+with cpu_threads(2):  # the worker's own count, not the process's, trains and detects
+    runs.train_missing(runs.plan("smoke", "03")[:3], "smoke", progress=False, threads=1, workers=2,
+                       worker=int(sys.argv[1]))
+print(f"iterations trained: {len(calls)}")
+"""
+
 CHILD = r"""
 import sys
 from pathlib import Path
@@ -215,8 +231,63 @@ def test_notebook_06_declares_table13_and_table6_and_the_queue_splits_the_stages
     assert all(seeds[n] == (5 if n in headline else 3) for n in seeds), seeds
     # The queue evaluates a two-stage run stage by stage after its evaluation; a one-stage run only as before.
     done = []
-    monkeypatch.setattr(runs, "evaluated_run", lambda config, profile, progress, runs: (tmp_path / config.name, {}))
+    monkeypatch.setattr(runs, "evaluated_run", lambda config, profile, progress, runs, threads: (
+        tmp_path / config.name, {}))
     monkeypatch.setattr(runs, "stage_evaluation", lambda run, profile, progress: done.append(run.name))
     planned = [r for r in runs.plan("smoke", "06", tmp_path) if r.config and r.config.seed == 0]
     runs.train_missing(planned, "smoke", tmp_path, progress=False)
     assert done == [c.name for c in TABLE13.values() if c.second_stage]
+
+
+def test_a_claimed_run_is_not_claimed_again_until_released(tmp_path):
+    directory = tmp_path / "runs" / "FPN-finest-0123456789ab"
+    with runs.claimed(directory) as first, runs.claimed(directory) as second:
+        assert first and not second
+    with runs.claimed(directory) as again:
+        assert again
+    assert not directory.exists()  # the lock lives beside the runs: claiming makes no run directory
+    assert (tmp_path / "runs" / runs.LOCKS / f"{directory.name}.lock").is_file()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock needs POSIX")
+def test_two_workers_side_by_side_train_each_run_once_on_their_threads(tmp_path, results):
+    from killing import start_child
+
+    from gslib.pretrain import pretrained_trunk
+
+    pretrained_trunk(SMOKE, progress=False)  # as run_workers does before starting them: both need it
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    children = [start_child(WORKER, [str(i)], open(log, "wb")) for i, log in enumerate(logs)]
+    assert [child.wait(timeout=600) for child in children] == [0, 0], [log.read_text() for log in logs]
+    trained = [int(log.read_text().strip().splitlines()[-1].split(": ")[1]) for log in logs]
+    first, second = [r for r in runs.plan("smoke", "03")[:3] if r.config]
+    records = [json.loads((r.directory / "metrics.json").read_text()) for r in (first, second)]
+    assert sum(trained) == sum(m["iterations"] for m in records)  # no run trained twice
+    assert all(m["cpu_threads"] == 1 for m in records)
+    assert all(json.loads((r.directory / EVALUATION).read_text())["cpu_threads"] == 1 for r in (first, second))
+    assert [r.status for r in runs.plan("smoke", "03")[:3]] == ["stored"] * 3
+
+
+def test_run_workers_makes_the_shared_files_first_then_splits_the_threads(tmp_path, monkeypatch):
+    made, commands = [], []
+
+    class Child:
+        def __init__(self, command):
+            commands.append(command)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+    monkeypatch.setattr(runs, "ensure_data", lambda profile: made.append("data"))
+    monkeypatch.setattr(runs, "pretrained_trunk", lambda profile, progress: made.append("trunk"))
+    monkeypatch.setattr(runs.subprocess, "Popen", Child)
+    args = runs.argparse.Namespace(profile="default", workers=2, notebook="05", runs=None, no_progress=True)
+    assert runs.run_workers(args) == 0
+    assert made == ["data", "trunk"] and len(commands) == 2
+    for i, command in enumerate(commands):
+        text = " ".join(command)
+        assert "--threads 1" in text and "--notebook 05" in text and f"--worker {i} --of 2" in text
+    with pytest.raises(SystemExit):
+        runs.main(["--workers", "0"])

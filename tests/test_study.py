@@ -5,9 +5,12 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from gslib import study
 from gslib.experiments import SMOKE, experiment
 from gslib.stats import ap_from_counts
+from gslib.store import cpu_threads
 from gslib.study import (
     EQUIVALENCE_MARGIN,
     SUBSETS,
@@ -133,7 +136,8 @@ def test_diagnostics_are_computed_once_and_stored(tmp_path):
     assert diagnostics(run, SMOKE) == first and (run / "diagnostics.json").stat().st_mtime_ns == stamp
 
 
-def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_aps(tmp_path, capsys):
+def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_aps(tmp_path, capsys,
+                                                                                      monkeypatch):
     """Regression: runs trained in one session and committed as records lost their predictions with the work
     tree, and notebook 03's diagnostics of them raised FileNotFoundError."""
     from gslib.study import PredictionsMismatchError, diagnostics
@@ -145,7 +149,11 @@ def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_
     (run / "checkpoint.pt").unlink()
     (run / "diagnostics.json").unlink()
     capsys.readouterr()
-    assert diagnostics(run, SMOKE) == stored
+    recorded, seen, predict = json.loads((run / "evaluation.json").read_text())["cpu_threads"], [], study.predict_run
+    monkeypatch.setattr(study, "predict_run", lambda *a: seen.append(torch.get_num_threads()) or predict(*a))
+    with cpu_threads(3):  # detected again on the evaluation's thread count, not this process's
+        assert diagnostics(run, SMOKE) == stored
+    assert seen == [recorded] and recorded == torch.get_num_threads()
     assert (run / "checkpoint.pt").is_file() and (run / "predictions" / "final").is_dir()
     said = capsys.readouterr()  # one line for each step, no training bar (a notebook shows what it prints)
     assert "weights trained again" in said.out and "detected again" in said.out and "it/s" not in said.err

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 import gslib.train as engine
 from gslib.data import synth
 from gslib.experiments import REG_LOSSES, SAMPLERS, SMOKE, TABLE13, experiment
-from gslib.train import NonFiniteLossError, WeightsMismatchError, lr_factor, remake_weights, train
+from gslib.train import NonFiniteLossError, WeightsMismatchError, lr_factor, remake_weights, run_threads, train
 
 TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
 
@@ -141,6 +141,26 @@ def test_remade_weights_are_the_stored_runs_or_refused(data_root, tmp_path):
     with pytest.raises(WeightsMismatchError, match="loss"):
         remake_weights(run, progress=False)
     assert not (run / "checkpoint.pt").exists() and (run / "remake" / "checkpoint.pt").is_file()
+
+
+def test_a_run_records_its_thread_count_and_is_remade_and_resumed_on_it(data_root, tmp_path, monkeypatch):
+    # The count decides a run's bits (the order of float sums): a run that a queue worker trained on another
+    # count than its profile's reproduces its record only on that count.
+    profile = tiny_profile(data_root, epochs=1)  # cpu_threads=1
+    run, before = tmp_path / "run", torch.get_num_threads()
+    record = train(experiment("FPN-finest", seed=3), profile, run, progress=False, threads=2)
+    assert record["cpu_threads"] == 2 and _weights(run)["cpu_threads"] == 2 and torch.get_num_threads() == before
+    (run / "checkpoint.pt").unlink()
+    asked, original = [], engine.train
+    monkeypatch.setattr(engine, "train", lambda *a, **k: asked.append(k["threads"]) or original(*a, **k))
+    remake_weights(run, progress=False)
+    assert asked == [2] and _weights(run)["cpu_threads"] == 2
+    # A resumed run keeps its checkpoint's count; checkpoints written before they recorded one trained on the
+    # profile's. A new run: as asked, else the profile's.
+    assert run_threads(run / "checkpoint.pt", 1, profile) == 2
+    torch.save({"iteration": 5}, tmp_path / "old.pt")
+    assert run_threads(tmp_path / "old.pt", 2, profile) == profile.cpu_threads == 1
+    assert run_threads(tmp_path / "none.pt", 3, profile) == 3 and run_threads(tmp_path / "none.pt", None, profile) == 1
 
 
 def test_a_record_names_its_data_and_remaking_it_on_other_data_is_refused_at_once(data_root, tmp_path):
