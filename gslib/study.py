@@ -267,6 +267,38 @@ def seed_table(results: dict[str, list[dict]], columns=("easy", "medium", "hard"
     return pd.DataFrame(rows)
 
 
+def trained_threads(run: Path) -> int | None:
+    """The CPU threads the run trained on: its metrics.json's ``cpu_threads``; records written before they
+    held it trained on their profile's (config.json)."""
+    recorded = json.loads((run / "metrics.json").read_text()).get("cpu_threads")
+    return recorded if recorded is not None else read_config(run)[1].cpu_threads
+
+
+def run_costs(runs_by_row: dict[str, list[tuple[Path, dict]]], base: str) -> pd.DataFrame:
+    """What each row's runs paid, from their records: train ms per iteration (metrics.json) and test s per
+    image (evaluation.json), means over its seeds, one row per (row, CPU threads trained on); and each set
+    against ``base``'s runs on the same thread count, NaN where it has none. A run's speed depends on its
+    count (the queue's workers train on 1 thread of 2, 1.3x slower per iteration, :mod:`gslib.runs`), so runs
+    on other counts are not compared."""
+    rows = []
+    for row, runs in runs_by_row.items():
+        by_threads: dict[int | None, list[tuple[Path, dict]]] = {}
+        for run, ev in runs:
+            by_threads.setdefault(trained_threads(run), []).append((run, ev))
+        for threads, same in sorted(by_threads.items(), key=lambda kv: kv[0] or 0):
+            ms = [json.loads((run / "metrics.json").read_text())["ms_per_iteration"] for run, _ in same]
+            rows.append({"row": row, "cpu threads": threads, "seeds": len(same), "train ms per iteration": np.mean(ms),
+                         "test s per image": np.mean([ev["inference_seconds"] / ev["images"] for _, ev in same])})
+    table = pd.DataFrame(rows)
+    bases = table[table["row"] == base].set_index("cpu threads")
+    for column, short in (("train ms per iteration", "train"), ("test s per image", "test")):
+        reference = table["cpu threads"].map(bases[column])
+        table[f"{short} / {base}"] = table[column] / reference
+    table[f"test s per image over {base}"] = table["test s per image"] - table["cpu threads"].map(
+        bases["test s per image"])
+    return table
+
+
 def compare(baseline: list[tuple[Path, dict]], method: list[tuple[Path, dict]], column: str = "all",
             bootstrap: int = 1000) -> pd.DataFrame:
     """``method`` minus ``baseline`` in AP ``column``, paired by seed (the i-th run of each shares its seed,

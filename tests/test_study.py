@@ -347,3 +347,25 @@ def test_the_curves_and_gains_plots_draw_one_line_per_detector():
                           "low": d - 0.01, "high": d + 0.01} for f, b, d in ((1, 0.26, 0.09), (2, 0.3, 0.05))])
     fig = plot_gains(rows, paper={"GS all": 0.026})
     assert [t.get_text() for t in fig.axes[0].texts] == ["1x", "2x"]
+
+
+def test_run_costs_set_each_row_against_the_base_on_the_same_thread_count(tmp_path):
+    from gslib.experiments import write_config
+    from gslib.study import run_costs
+
+    def run(name, ms, threads, test_s):
+        directory = tmp_path / name
+        directory.mkdir()
+        write_config(directory, experiment("FPN-finest-sampling"), SMOKE)  # SMOKE trains on 1 thread
+        record = {"ms_per_iteration": ms} | ({"cpu_threads": threads} if threads else {})
+        (directory / "metrics.json").write_text(json.dumps(record))
+        return directory, {"inference_seconds": test_s * 10, "images": 10}
+
+    table = run_costs({"base": [run("b1", 30.0, 2, 0.1), run("b2", 50.0, 2, 0.3)],
+                       "two-stage": [run("t1", 60.0, 2, 0.3), run("t2", 90.0, None, 0.5)]}, "base")
+    table = table.set_index(["row", "cpu threads"])
+    assert table.loc[("base", 2), "seeds"] == 2 and table.loc[("base", 2), "train ms per iteration"] == 40.0
+    assert table.loc[("two-stage", 2), "train / base"] == 1.5
+    assert table.loc[("two-stage", 2), "test s per image over base"] == pytest.approx(0.1)
+    # A record without cpu_threads trained on its profile's (1): no base run on 1 thread to set it against.
+    assert table.loc[("two-stage", 1), "seeds"] == 1 and np.isnan(table.loc[("two-stage", 1), "train / base"])
