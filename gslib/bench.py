@@ -3,7 +3,8 @@
     python -m gslib.bench matching [--json] [--profile default] [--repeats 5] [--stats PATH]
     python -m gslib.bench evaluate [--json] [--profile default] [--images 3226]
     python -m gslib.bench train [--json] [--profile default]
-    python -m gslib.bench run [--json] [--profile default]      (what a run costs: the engine's settings vs fp32)
+    python -m gslib.bench run [--json] [--profile default] [--workers 2]   (what a run costs: the engine's
+                                                    settings vs fp32, and with the queue's workers)
 
 ``--profile`` sets the sizes (:data:`SIZES`): smoke's are tiny (CI, seconds); default and paper measure at
 WIDER FACE's. Timings are repeated side by side (:func:`side_by_side`: each repeat times ours and the peer
@@ -372,32 +373,12 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -
     return 2 * size**3 / (ms / 1000) / 1e9
 
 
-def bench_run(profile_name: str = "default", iterations: int = 100, test_images: int = 40) -> dict:
-    """What a run of the profile costs with its engine settings (``precision``, ``channels_last``) against
-    the baseline engine (fp32, contiguous), in this process.
-
-    Training: ms per iteration of FPN-finest-sampling, each engine on its own copy of the same initial
-    weights and the same ``iterations`` batches, side by side; the time to read a batch (the same for both)
-    is added as a run pays it (its first epoch decodes every image, the later ones read the dataset's cache of
-    decoded images). A run's cost uses the means (a run pays every iteration), the medians and spreads are shown.
-    Test: seconds per image over the profile's pyramid, on the same ``test_images`` val images, side by
-    side (the weights are untrained: the count of boxes that reach NMS differs from a trained detector's).
-    A run = the profile's iterations x train ms + its val images x test s. Also the GFLOP of a
-    training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32 and bf16 matmul
-    peaks. Code changes that are not settings (the fused AdamW step, the test's ranking by logit margin)
-    serve both engines, so the ratio credits the settings alone."""
-
-
-
-    chosen = PROFILES[profile_name]
-    engines = {"baseline": dataclasses.replace(chosen, precision="fp32", channels_last=False), "chosen": chosen}
+def _run_inputs(chosen, iterations: int, test_images: int):
+    """What :func:`bench_run` times: the first ``iterations + 1`` training batches of seed 0 (and the ms to
+    read each: decoded, as a run's first epoch does, and from the dataset's cache, as its later epochs do), the
+    run's iteration count, and ``test_images`` val images spread over the val set with the val set's size."""
     if chosen.synth_profile:
         synth.ensure(synth.PROFILES[chosen.synth_profile], chosen.path(""), progress=False)
-    torch.set_num_threads(chosen.cpu_threads or torch.get_num_threads())
-    device = torch.device("cpu")
-    config = experiment("FPN-finest-sampling")
-    sampler, _ = build_samplers(config)
-    matcher, _ = matchers(chosen)
     dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
                            scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip)
     undecoded = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
@@ -415,69 +396,156 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
         start = time.perf_counter()
         batches.append(pad_collate([dataset[key] for key in keys]))  # later epochs: from the cache
         read_ms.append((time.perf_counter() - start) * 1000)
-    torch.manual_seed(0)
-    first = build_detector(config, chosen, initial_weights=False).train()  # timing only: any weights
-    models = {k: copy.deepcopy(first).to(device, memory_format=memory_format_for(p)) for k, p in engines.items()}
-    dtypes = {k: autocast_dtype_for(p, device) for k, p in engines.items()}
-    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True) for k, m in models.items()}
-    caches = {k: AnchorCache(m.layout, device) for k, m in models.items()}
-    step = {k: 0 for k in engines}
-
-    def train_once(k):
-        def once():
-            batch = batches[step[k] % len(batches)]
-            step[k] += 1
-            start = time.perf_counter()
-            loss, _ = batch_loss(models[k], batch, config, sampler, matcher, caches[k], device, dtypes[k])
-            optimizers[k].zero_grad()
-            loss.backward()
-            optimizers[k].step()
-            return (time.perf_counter() - start) * 1000
-        return once
-    train_ms = side_by_side({k: train_once(k) for k in engines}, iterations)
-    with FlopCounterMode(display=False) as counter:
-        loss, _ = batch_loss(models["chosen"], batches[0], config, sampler, matcher, caches["chosen"], device,
-                             dtypes["chosen"])
-        loss.backward()
-    gflop = counter.get_total_flops() / 1e9
-
     gt = read_wider_mat(chosen.path("eval_tools/ground_truth"))
     names = [im.name for im in gt.images][:: max(1, len(gt.images) // test_images)][:test_images]
     images = []
     for name in names:
         with Image.open(chosen.path("WIDER_val/images") / name) as im:
             images.append(im.convert("RGB"))
+    return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), images, len(gt.images)
+
+
+class _Engine:
+    """One engine setting (precision, memory format) of the profile's FPN-finest-sampling, on its own copy of
+    ``first``'s weights: :meth:`train_ms` times one training iteration, :meth:`test_s` one test image over the
+    profile's pyramid. Code changes that are not settings (the fused AdamW step, the test's ranking by logit
+    margin) serve every engine, so a ratio credits the settings alone."""
+
+    def __init__(self, first, profile, device):
+        self.profile, self.device, self.config = profile, device, experiment("FPN-finest-sampling")
+        self.model = copy.deepcopy(first).to(device, memory_format=memory_format_for(profile))
+        self.dtype = autocast_dtype_for(profile, device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=True)
+        self.cache = AnchorCache(self.model.layout, device)
+        self.sampler, _ = build_samplers(self.config)
+        self.matcher, _ = matchers(profile)
+
+    def loss(self, batch):
+        return batch_loss(self.model, batch, self.config, self.sampler, self.matcher, self.cache, self.device,
+                          self.dtype)[0]
+
+    def train_ms(self, batch) -> float:
+        self.model.train()
+        start = time.perf_counter()
+        loss = self.loss(batch)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return (time.perf_counter() - start) * 1000
+
+    def test_s(self, image) -> float:
+        # evaluate_run holds one autocast context over the whole val set, so the weights are cast once per
+        # run, not once per image: the caller's outer context (autocast_over_images) keeps autocast's cast
+        # cache alive across the images (a baseline's inner context disables autocast).
+        self.model.eval()
+        start = time.perf_counter()
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+            detect(self.model, image, scales=self.profile.test_scales, max_side=self.profile.test_max_side,
+                   pre_nms_top_k=self.profile.pre_nms_top_n, nms_threshold=self.profile.nms_thresh)
+        return time.perf_counter() - start
+
+
+def _autocast_over_images(engine: _Engine):
+    return torch.autocast(engine.device.type, dtype=engine.dtype or torch.bfloat16, enabled=engine.dtype is not None)
+
+
+def _first_model(profile):
+    torch.manual_seed(0)
+    return build_detector(experiment("FPN-finest-sampling"), profile, initial_weights=False).train()  # any weights
+
+
+def bench_worker(profile_name: str, iterations: int, test_images: int, threads: int, ready: Path,
+                 workers: int) -> dict:
+    """One of :func:`bench_run`'s side-by-side workers: the profile's engine on ``threads`` threads, timed
+    once every worker has written its file in ``ready`` (so that they run at the same time, as the queue's
+    workers do): ``{"train_ms": [...], "test_s": [...]}``."""
+    chosen = PROFILES[profile_name]
+    torch.set_num_threads(threads)
+    batches, _, _, _, images, _ = _run_inputs(chosen, iterations, test_images)
+    engine = _Engine(_first_model(chosen), chosen, torch.device("cpu"))
+    engine.train_ms(batches[-1])  # warm-up, untimed
+    (ready / f"{os.getpid()}").write_text("ready")
+    while len(list(ready.iterdir())) < workers:
+        time.sleep(0.05)
+    train_ms = [engine.train_ms(batch) for batch in batches[:iterations]]
+    with _autocast_over_images(engine):
+        engine.test_s(images[0])  # warm-up, untimed
+        test_s = [engine.test_s(image) for image in images]
+    return {"train_ms": train_ms, "test_s": test_s}
+
+
+def _side_by_side_workers(profile_name: str, workers: int, iterations: int, test_images: int,
+                          threads: int) -> list[dict]:
+    """:func:`bench_worker` in ``workers`` child processes at once; their results."""
+    with tempfile.TemporaryDirectory() as ready:
+        command = [sys.executable, "-m", "gslib.bench", "worker", "--profile", profile_name, "--iterations",
+                   str(iterations), "--test-images", str(test_images), "--threads", str(threads), "--ready", ready,
+                   "--workers", str(workers)]
+        children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+        outputs = [child.communicate()[0] for child in children]
+    if any(child.returncode for child in children):
+        raise RuntimeError(f"a bench worker failed: {[child.returncode for child in children]}")
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
+def bench_run(profile_name: str = "default", iterations: int = 100, test_images: int = 40,
+              workers: int = 2) -> dict:
+    """What a run of the profile costs with its engine settings (``precision``, ``channels_last``) against
+    the baseline engine (fp32, contiguous), in this process; and what it costs per run when ``workers``
+    queues share the machine (:mod:`gslib.runs`, ``--workers``), measured in as many child processes at once.
+
+    Training: ms per iteration of FPN-finest-sampling, each engine on its own copy of the same initial
+    weights and the same ``iterations`` batches, side by side; the time to read a batch (the same for both)
+    is added as a run pays it (its first epoch decodes every image, the later ones read the dataset's cache of
+    decoded images). A run's cost uses the means (a run pays every iteration), the medians and spreads are shown.
+    Test: seconds per image over the profile's pyramid, on the same ``test_images`` val images, side by
+    side (the weights are untrained: the count of boxes that reach NMS differs from a trained detector's).
+    A run = the profile's iterations x train ms + its val images x test s. Also the GFLOP of a
+    training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32 and bf16 matmul
+    peaks.
+
+    Workers (``workers`` > 1): each child process runs the profile's engine on ``cpu_threads // workers``
+    threads over the same batches and images, all at once; a run then costs one worker's run time, and the
+    machine completes ``workers`` runs in that time: ``run_s_workers`` = the worker's run / ``workers``."""
+    chosen = PROFILES[profile_name]
+    engines = {"baseline": dataclasses.replace(chosen, precision="fp32", channels_last=False), "chosen": chosen}
+    threads = chosen.cpu_threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    device = torch.device("cpu")
+    batches, first_epoch_ms, read_ms, run_iterations, images, val_images = _run_inputs(chosen, iterations,
+                                                                                        test_images)
+    first = _first_model(chosen)
+    measured = {k: _Engine(first, p, device) for k, p in engines.items()}
+    step = {k: 0 for k in engines}
+
+    def train_once(k):
+        def once():
+            step[k] += 1
+            return measured[k].train_ms(batches[(step[k] - 1) % len(batches)])
+        return once
+    train_ms = side_by_side({k: train_once(k) for k in engines}, iterations)
+    with FlopCounterMode(display=False) as counter:
+        measured["chosen"].loss(batches[0]).backward()
+    gflop = counter.get_total_flops() / 1e9
+
     shown = {k: 0 for k in engines}
 
     def test_once(k):
-        models[k].eval()
-
         def once():
-            image = images[shown[k] % len(images)]
             shown[k] += 1
-            start = time.perf_counter()
-            with torch.autocast(device.type, dtype=dtypes[k] or torch.bfloat16, enabled=dtypes[k] is not None):
-                detect(models[k], image, scales=chosen.test_scales, max_side=chosen.test_max_side,
-                       pre_nms_top_k=chosen.pre_nms_top_n, nms_threshold=chosen.nms_thresh)
-            return time.perf_counter() - start
+            return measured[k].test_s(images[(shown[k] - 1) % len(images)])
         return once
-    # evaluate_run holds one autocast context over the whole val set, so the weights are cast once per run,
-    # not once per image: an outer context keeps autocast's cast cache alive across the images (the baseline's
-    # inner context disables autocast).
-    with torch.autocast(device.type, dtype=dtypes["chosen"] or torch.bfloat16, enabled=dtypes["chosen"] is not None):
+    with _autocast_over_images(measured["chosen"]):
         test_s = side_by_side({k: test_once(k) for k in engines}, len(images))
-    # A run pays the sum of its iterations: the cost per iteration and per image is the mean of the repeats
-    # (their medians and spreads are reported beside it).
     # The first of the run's epochs decodes its images, the others read them from the dataset's cache.
     epochs = max(chosen.epochs, 1.0)  # a run of under one epoch decodes every image it reads
     data_ms = (float(np.mean(first_epoch_ms)) + (epochs - 1) * float(np.mean(read_ms))) / epochs
     train = {k: float(np.mean(v)) + data_ms for k, v in train_ms.items()}
     test = {k: float(np.mean(v)) for k, v in test_s.items()}
-    run_iterations, val_images = total_iterations(len(dataset), chosen), len(gt.images)
     run_s = {k: run_iterations * train[k] / 1000 + val_images * test[k] for k in engines}
-    return {
+    result = {
         "profile": profile_name, "precision": chosen.precision, "channels_last": chosen.channels_last,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "train_ms_baseline": round(train["baseline"], 1), "train_ms": round(train["chosen"], 1),
         "data_ms_per_iteration": round(data_ms, 2),
         "data_ms_first_epoch": round(float(np.mean(first_epoch_ms)), 2),
@@ -496,6 +564,23 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
         "peak_fp32_gflops_per_s": round(matmul_peak_gflops(torch.float32), 1),
         "peak_bf16_gflops_per_s": round(matmul_peak_gflops(torch.bfloat16), 1),
     }
+    if workers > 1:
+        per_worker = max(1, threads // workers)
+        side = _side_by_side_workers(profile_name, workers, iterations, len(images), per_worker)
+        worker_train = float(np.mean([np.mean(w["train_ms"]) for w in side])) + data_ms
+        worker_test = float(np.mean([np.mean(w["test_s"]) for w in side]))
+        worker_run = run_iterations * worker_train / 1000 + val_images * worker_test
+        result.update({
+            "workers": workers, "threads_per_worker": per_worker,
+            "train_ms_per_worker": round(worker_train, 1),
+            "train_ms_spread_per_worker": spread([ms for w in side for ms in w["train_ms"]], 1),
+            "test_s_per_image_per_worker": round(worker_test, 3),
+            "run_s_per_worker": round(worker_run, 2),
+            "run_s_workers": round(worker_run / workers, 2),
+            "run_cost_ratio_workers": round(worker_run / workers / run_s["baseline"], 3),
+            "workers_throughput_over_one_queue": round(run_s["chosen"] / (worker_run / workers), 2),
+        })
+    return result
 
 
 def main(argv=None) -> None:
@@ -518,6 +603,14 @@ def main(argv=None) -> None:
     r.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     r.add_argument("--iterations", type=int, default=100)
     r.add_argument("--test-images", type=int, default=40)
+    r.add_argument("--workers", type=int, default=2, help="queues side by side to price as well (1: none)")
+    w = sub.add_parser("worker", help=argparse.SUPPRESS)  # one of bench run's side-by-side workers
+    w.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    w.add_argument("--iterations", type=int, required=True)
+    w.add_argument("--test-images", type=int, required=True)
+    w.add_argument("--threads", type=int, required=True)
+    w.add_argument("--ready", type=Path, required=True)
+    w.add_argument("--workers", type=int, required=True)
     g = sub.add_parser("mining", help="ms per training iteration of every sampler (Table 9a) against RS")
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
@@ -529,8 +622,12 @@ def main(argv=None) -> None:
     e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
+    if args.what == "worker":
+        print(json.dumps(bench_worker(args.profile, args.iterations, args.test_images, args.threads, args.ready,
+                                      args.workers)))
+        return
     if args.what == "run":
-        result = bench_run(args.profile, args.iterations, args.test_images)
+        result = bench_run(args.profile, args.iterations, args.test_images, args.workers)
         print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return
     if args.what == "mining":

@@ -118,3 +118,10 @@ def test_run_benchmark_prices_a_run_from_its_parts():
     assert abs(r["run_cost_ratio"] - r["run_s"] / r["run_s_baseline"]) <= 0.01 / r["run_s_baseline"] + 0.002
     # The data as a run reads it: smoke trains half an epoch, so every image it reads is decoded.
     assert r["data_ms_per_iteration"] == r["data_ms_first_epoch"] and r["data_ms_cached"] > 0
+    # Two workers at once (the queue's --workers 2): the machine completes 2 runs in one worker's run time.
+    assert r["workers"] == 2 and r["threads_per_worker"] == 1 and r["train_ms_spread_per_worker"]["n"] == 2 * 2
+    per_worker = r["iterations_per_run"] * r["train_ms_per_worker"] / 1000 + r["test_images"] * r[
+        "test_s_per_image_per_worker"]
+    assert abs(r["run_s_per_worker"] - per_worker) <= 0.002 * per_worker + 0.2
+    assert abs(r["run_s_workers"] - r["run_s_per_worker"] / 2) <= 0.01
+    assert abs(r["run_cost_ratio_workers"] - r["run_s_workers"] / r["run_s_baseline"]) <= 0.01
