@@ -152,6 +152,7 @@ def evaluated_run(config: Experiment, profile: Profile, progress: bool = True,
     path = run / EVALUATION
     result = json.loads(path.read_text()) if path.is_file() else evaluate_run(run, profile, progress)
     result["train_seconds"] = json.loads((run / "metrics.json").read_text())["train_seconds"]
+    result["train_threads"] = trained_threads(run)
     return run, result
 
 
@@ -254,7 +255,7 @@ def migrate_counts(runs: Path) -> list[Path]:
 
 def seed_table(results: dict[str, list[dict]], columns=("easy", "medium", "hard", "all")) -> pd.DataFrame:
     """{detector: [evaluation per seed]} -> one row per detector: mean AP and 95% interval per column
-    (Student t over seeds), plus the mean training time."""
+    (Student t over seeds), plus the mean training time and the CPU thread counts the runs trained on."""
     rows = []
     for name, runs in results.items():
         row = {"detector": name, "seeds": len(runs)}
@@ -263,6 +264,8 @@ def seed_table(results: dict[str, list[dict]], columns=("easy", "medium", "hard"
             row[c] = mean
             row[f"{c} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
         row["train s"] = float(np.mean([r["train_seconds"] for r in runs]))
+        # The seconds depend on the threads a run trained on (the queue's workers: 1 of 2), shown beside them.
+        row["train threads"] = ", ".join(sorted({str(r.get("train_threads", "?")) for r in runs}))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -106,7 +106,7 @@ def _fake_run(directory, train_seconds=None, inference_seconds=None, checkpoint=
     (directory / "config.json").write_text(json.dumps({"experiment": {"name": name},
                                                        "profile": {"name": "smoke", "epochs": SMOKE.epochs}}))
     if train_seconds is not None:
-        (directory / "metrics.json").write_text(json.dumps({"train_seconds": train_seconds}))
+        (directory / "metrics.json").write_text(json.dumps({"train_seconds": train_seconds, "cpu_threads": 2}))
     if inference_seconds is not None:
         (directory / EVALUATION).write_text(json.dumps({"inference_seconds": inference_seconds}))
     if checkpoint:

@@ -52,6 +52,7 @@ def test_evaluated_run_is_stored_and_reused(tmp_path):
     assert np.isclose(ap_from_counts(tp.sum(0), proposals.sum(0), faces.sum()), first["ap"]["all"])
     table = seed_table({"GS": [first, again]})
     assert table.loc[0, "seeds"] == 2 and np.isclose(table.loc[0, "all"], first["ap"]["all"])
+    assert first["train_threads"] == SMOKE.cpu_threads and table.loc[0, "train threads"] == str(SMOKE.cpu_threads)
     assert json.loads((run / "evaluation.json").read_text())["images"] == first["images"]
 
 
