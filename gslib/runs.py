@@ -128,14 +128,14 @@ NOTEBOOK_RUNS: dict[str, dict[str, list[tuple]]] = {
            "Table 6": [(name, FEWER_SEEDS) for name in TABLE6]},
 }
 
-# The order in which the whole queue (no --notebook) trains the parts: the single-stage study (issue 10) before
-# the two stages (notebook 06), and within it the parts that decide the most claims for their CPU first: Table 5
-# (2 claims, 36 runs, 18 of them Table 3's or stored), Table 8 (1 claim, 9 runs), Table 7 (1, 12), Table 9a (4
-# claims, 48 runs), then Fig. 6 (1 claim, 36 runs) and the 2x / 4x schedules (2 claims, 18 runs costing 54 of
-# today's). With --notebook, a notebook's parts in their declared order.
+# The order in which the whole queue (no --notebook) trains the parts: the parts that decide the most claims for
+# their CPU first. Table 5 (2 claims, 36 runs, 18 of them Table 3's or stored), Table 8 (1 claim, 9 runs), Table 7
+# (1, 12), Table 9a (4 claims, 48 runs); then Table 6 (1 claim, 6 runs) and Table 13 (3 claims, 25 runs, 6 of them
+# Table 3's), before Fig. 6 (1 claim, 36 runs) and the 2x / 4x schedules (2 claims, 18 runs costing 54 of today's).
+# With --notebook, a notebook's parts in their declared order.
 QUEUE_ORDER = (("02", "Table 1"), ("03", "Table 3"), ("04", "Table 3, dilated"), ("03", "Table 5"),
-               ("03", "Table 8"), ("03", "Table 7"), ("05", "Table 9a"), ("03", "Fig. 6"), ("03", "Schedule"),
-               ("06", "Table 13"), ("06", "Table 6"))
+               ("03", "Table 8"), ("03", "Table 7"), ("05", "Table 9a"), ("06", "Table 6"), ("06", "Table 13"),
+               ("03", "Fig. 6"), ("03", "Schedule"))
 
 STATUSES = ("stored", "trained", "partial", "missing")
 

@@ -75,11 +75,13 @@ def test_the_whole_queue_orders_every_declared_part_once():
     declared = [(nb, part) for nb in sorted(runs.NOTEBOOK_RUNS) for part in runs.NOTEBOOK_RUNS[nb]]
     assert sorted(runs.QUEUE_ORDER) == sorted(declared) and len(set(runs.QUEUE_ORDER)) == len(declared)
     queue = [(c.name, p.epochs) for c, p in runs.notebook_runs("default")]
-    # Table 9a (notebook 05) before Fig. 6 and the longer schedules of notebook 03, notebook 06 last.
+    # Table 9a (notebook 05), then notebook 06's Tables 6 and 13, then Fig. 6 and the longer schedules.
     first = {name: queue.index(next(q for q in queue if q[0] == name)) for name in
-             ("FPN-finest-OHEM", "FPN-N256", "RetinaFace", "FPN-finest-S16", "FPN-GS")}
-    assert first["FPN-GS"] < first["FPN-finest-S16"] < first["FPN-finest-OHEM"] < first["FPN-N256"]
-    assert first["FPN-N256"] < queue.index(("FPN-finest", 18.0)) < first["RetinaFace"]
+             ("FPN-finest-OHEM", "FPN-N256", "RetinaFace", "FPN-finest-S16", "FPN-GS",
+              "FPN-finest-sampling+Grouped-Fast-R-CNN")}
+    assert first["FPN-GS"] < first["FPN-finest-S16"] < first["FPN-finest-OHEM"] < first["RetinaFace"]
+    assert first["RetinaFace"] < first["FPN-finest-sampling+Grouped-Fast-R-CNN"] < first["FPN-N256"]
+    assert first["FPN-N256"] < queue.index(("FPN-finest", 18.0))
 
 
 def test_notebook_02_asks_for_seeds_per_detector():
