@@ -313,8 +313,9 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
     model, weights and batch, side by side), of RetinaFace-mnet0.25 with HNM and with GS (Table 6; one model,
     side by side with the former), and of the second stage: Fast R-CNN with RS and Grouped Fast R-CNN (Table
-    13's "+IoU loss" and "+GS": the same two-stage model, batch and first stage). Each time and each
-    per-iteration ratio (GS / RS, GS / HNM, RetinaFace-sampling / FPN-finest-sampling) as its :func:`spread`."""
+    13's "+IoU loss" and "+GS", and its other two-stage rows: the same two-stage model, batch and first stage).
+    Each time and each per-iteration ratio (GS / RS, GS / HNM, RetinaFace-sampling / FPN-finest-sampling) as its
+    :func:`spread`; ``ms_per_iteration``: every detector's median by experiment name."""
 
     profile, batch = _first_batch(profile_name)
     configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling"),
@@ -324,10 +325,15 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     retina = build_detector(configs["HNM"], profile, initial_weights=False).train()
     one = _time_iterations({"RS": model, "GS": model, "HNM": retina, "RetinaFace GS": retina}, batch, configs,
                            profile, iterations)
-    two_stage = {"RS": TABLE13["+IoU loss"], "GS": TABLE13["+GS"]}
-    # One model for both: in training the proposals are grouped as each config's second-stage sampler is.
+    # Every two-stage row of Table 13 ("RS" = "+IoU loss", "GS" = "+GS"); one model for all: in training the
+    # proposals are grouped as each config's second-stage sampler is.
+    two_stage = {{"+IoU loss": "RS", "+GS": "GS"}.get(row, row): config for row, config in TABLE13.items()
+                 if config.second_stage}
     model = build_detector(two_stage["GS"], profile, initial_weights=False).train()
     two = _time_iterations(dict.fromkeys(two_stage, model), batch, two_stage, profile, iterations)
+    # The same medians by experiment name: what gslib.runs prices a never-trained experiment's runs from.
+    by_name = {config.name: float(np.median(ms)) for timed, group in ((one, configs), (two, two_stage))
+               for config, ms in ((group[k], timed[k]) for k in group)}
     return {"profile": profile_name, "images_per_batch": profile.images_per_batch,
             "input": list(batch.images.shape[2:]), "iterations": iterations, "threads": torch.get_num_threads(),
             "rs_ms": spread(one["RS"], 1),
@@ -336,7 +342,8 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
             "retinaface_gs_over_hnm": spread(ratios(one["RetinaFace GS"], one["HNM"]), 3),
             "retinaface_gs_over_fpn_finest_sampling": spread(ratios(one["RetinaFace GS"], one["GS"]), 3),
             "fast_rcnn_rs_ms": spread(two["RS"], 1), "fast_rcnn_gs_ms": spread(two["GS"], 1),
-            "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3)}
+            "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3),
+            "ms_per_iteration": {name: round(ms, 1) for name, ms in by_name.items()}}
 
 
 def bench_mining(profile_name: str = "default", iterations: int = 10, bases=("FPN", "FPN-finest")) -> dict:

@@ -25,7 +25,9 @@ run records the thread count it trained on (gslib.train), which its loss curve d
 
 Estimates of CPU time come from what the stored runs of the same profile measured: the median
 ``train_seconds`` (metrics.json) and ``inference_seconds`` (evaluation.json) of the runs of the same
-experiment, or of all the profile's runs when it has none, read in the runs folder and in the committed
+experiment. An experiment with none is trained for a measured one's median times the ratio of their ms per
+iteration in the profile's ``bench train`` output (bench/train.json: RetinaFace and Table 13's two-stage rows),
+and otherwise priced from all the profile's runs. Runs are read in the runs folder and in the committed
 results/ (so a fresh retrain into results/fresh/ is estimated from the committed runs).
 """
 from __future__ import annotations
@@ -384,6 +386,30 @@ def _median(costs: dict, name: str, kind: str) -> tuple[float | None, str]:
     return None, "none measured"
 
 
+BENCH_TRAIN = Path("bench") / "train.json"  # in a results folder: gslib.bench train's output
+
+
+def bench_prices(profile: str, costs: dict) -> dict[str, tuple[float, str]]:
+    """Training seconds of the experiments that have no measured run but a per-iteration time in the profile's
+    ``bench train`` output (its ``ms_per_iteration``, measured side by side): ``{name: (seconds, where from)}``,
+    each the median run of the measured experiment with the most runs, times the ratio of the two
+    per-iteration times."""
+    path = results_dir(profile) / BENCH_TRAIN
+    per_iteration = json.loads(path.read_text()).get("ms_per_iteration", {}) if path.is_file() else {}
+    measured = [name for name in per_iteration if costs.get(name, {}).get("train")]
+    if not measured:
+        return {}
+    reference = max(measured, key=lambda name: len(costs[name]["train"]))
+    own = costs[reference]["train"]
+    out = {}
+    for name, ms in per_iteration.items():
+        if not costs.get(name, {}).get("train"):
+            ratio = ms / per_iteration[reference]
+            out[name] = (statistics.median(own) * ratio,
+                         f"{reference} ({len(own)}) x {ratio:.2f} ({path.parent.name}/{path.name}'s ms per iteration)")
+    return out
+
+
 @dataclass
 class PlannedRun:
     """One row of the queue: a run (``config``; None for the profile's shared pre-trained trunk), its
@@ -418,12 +444,13 @@ def plan(profile: str, notebook: str | None = None, runs=None) -> list[PlannedRu
     committed = RESULTS / results_dir(profile).relative_to(results_dir("default")) / "runs"
     folders = [folder] + ([committed] if committed.resolve() != folder.resolve() else [])
     costs = measured_costs(profile, folders)
+    priced = bench_prices(profile, costs)
     planned = []
     for notebooks, config, prof in _planned_configs(profile, notebook):
         directory = run_dir(config, prof, runs)
         state = status(directory)
         # Measured at the profile's schedule: training scales with the epochs, testing does not.
-        train, train_from = _median(costs, config.name, "train")
+        train, train_from = priced.get(config.name) or _median(costs, config.name, "train")
         factor = prof.epochs / p.epochs
         if factor != 1 and train is not None:
             train, train_from = train * factor, f"{train_from} x {factor:g} (the schedule)"
@@ -479,7 +506,8 @@ def describe(planned: list[PlannedRun], profile: str, folder: Path) -> str:
         table.rename(columns={"cost_s": "cost", "left_s": "left", "estimate": "cost from"}).to_string(index=False),
         summary(planned),
         f"Cost of a run not stored: the median train_seconds (metrics.json) + inference_seconds (evaluation.json) "
-        f"of the stored {profile} runs of the same experiment, else of all the stored {profile} runs (in "
+        f"of the stored {profile} runs of the same experiment, else (training) a measured experiment's times the "
+        f"ratio of their ms per iteration in {BENCH_TRAIN}, else of all the stored {profile} runs (in "
         f"parentheses: how many), read in {shown}/ and in the committed results; of a stored run: its record."])
 
 

@@ -8,6 +8,7 @@ import torch
 
 from gslib.bench import DEFAULT_STATS, ratios, sample_wider_boxes, side_by_side, spread
 from gslib.boxes import box_scale
+from gslib.experiments import TABLE13
 
 needs_stats = pytest.mark.skipif(not DEFAULT_STATS.is_file(), reason=f"{DEFAULT_STATS} not present")
 
@@ -60,6 +61,13 @@ def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
     # RetinaFace-sampling against FPN-finest-sampling, side by side on the same batch.
     ratio = result["retinaface_gs_ms"]["median"] / result["gs_ms"]["median"]
     assert abs(result["retinaface_gs_over_fpn_finest_sampling"]["median"] - ratio) < 0.01 * ratio
+    # By experiment name (what gslib.runs prices never-trained experiments from): every detector timed, Table
+    # 13's two-stage rows among them, with the medians above.
+    by_name = result["ms_per_iteration"]
+    assert set(by_name) == {"FPN-finest", "FPN-finest-sampling", "RetinaFace", "RetinaFace-sampling",
+                            *(c.name for c in TABLE13.values() if c.second_stage)}
+    assert by_name["FPN-finest-sampling"] == result["gs_ms"]["median"]
+    assert by_name[TABLE13["+GS"].name] == result["fast_rcnn_gs_ms"]["median"]
 
 
 def test_mining_benchmark_times_every_sampler_against_rs():

@@ -8,6 +8,7 @@ from killing import kill_at_stall, run_to_end
 
 from gslib import runs
 from gslib.experiments import SMOKE, TABLE3, TABLE13, experiment, run_dir
+from gslib.paths import results_dir
 from gslib.study import EVALUATION
 
 WORKER = r"""
@@ -135,6 +136,33 @@ def test_status_and_estimates_come_from_the_stored_runs(tmp_path, results, monke
     text = runs.describe(runs.plan("smoke", "03", folder), "smoke", folder)
     assert "1 stored, 1 trained (not evaluated), 1 partial (checkpoint only), 3 missing" in text
     assert "median train_seconds" in text
+
+
+def test_an_experiment_never_trained_is_priced_from_the_bench_per_iteration_ratio(tmp_path, results, monkeypatch):
+    monkeypatch.setitem(runs.NOTEBOOK_RUNS, "06", {"Table 6": [(n, {"smoke": 1}) for n in (
+        "FPN-finest", "FPN-finest-sampling", "RetinaFace", "FPN-finest-stride")]})
+    folder = tmp_path / "runs"
+    _fake_run(folder / "a", 100.0, 20.0)
+    _fake_run(folder / "b", 300.0, 20.0)
+    _fake_run(folder / "c", 250.0, 20.0, name="FPN-finest-sampling")
+
+    def train_estimates():
+        return {r.config.name: (r.left_s, r.estimate) for r in runs.plan("smoke", "06", folder) if r.config}
+
+    before = train_estimates()
+    assert before["RetinaFace"] == (250.0 + 20.0, "all runs (3)")  # no bench file: the median of all runs
+    bench = results_dir("smoke") / runs.BENCH_TRAIN
+    bench.parent.mkdir(parents=True)
+    bench.write_text(json.dumps({"ms_per_iteration": {"FPN-finest": 30.0, "FPN-finest-sampling": 31.0,
+                                                      "RetinaFace": 60.0}}))
+    after = train_estimates()
+    # From the measured experiment with the most runs (FPN-finest: median 200 s) times 60 / 30; testing is
+    # priced as before; an experiment the bench did not time is priced as before.
+    assert after["RetinaFace"][0] == 2 * 200.0 + 20.0
+    assert after["RetinaFace"][1] == ("train: FPN-finest (2) x 2.00 (bench/train.json's ms per iteration); "
+                                      "test: all runs (3)")
+    assert after["FPN-finest-stride"] == before["FPN-finest-stride"]
+    assert after["FPN-finest-sampling"] == before["FPN-finest-sampling"]  # its own run, not the bench's
 
 
 def test_a_notebook_without_train_missing_names_the_make_command(results):
