@@ -156,13 +156,20 @@ def _predict_rows(detector, images_root, names, stages, progress: bool,
     return rows
 
 
-def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None,
+def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None, stages_dir=None,
                    **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
     same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
-    ``out_dir/coco_results.json``."""
-    final, by_scale = _predict_rows(detector, images_root, names, ("output",), progress, detect_args)["output"]
+    ``out_dir/coco_results.json``. With ``stages_dir`` (a two-stage detector), the same pass also writes the
+    other stages as :func:`predict_stages` does, ``stages_dir/<stage>/final`` and ``.../by_scale`` (the output
+    is the same either way: :func:`detect_stages`)."""
+    stages = ("output", *(s for s in STAGES if s != "output")) if stages_dir is not None else ("output",)
+    rows = _predict_rows(detector, images_root, names, stages, progress, detect_args)
+    final, by_scale = rows["output"]
+    for stage in stages[1:]:
+        write_predictions(Path(stages_dir) / stage / "final", rows[stage][0])
+        write_predictions(Path(stages_dir) / stage / "by_scale", rows[stage][1])
     out_dir = Path(out_dir)
     write_predictions(out_dir / "final", final)
     write_predictions(out_dir / "by_scale", by_scale)

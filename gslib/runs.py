@@ -540,7 +540,7 @@ def train_missing(planned: list[PlannedRun], profile: str, runs=None, progress: 
     """Train and evaluate every run of ``planned`` that is not stored, in order, in this process, with a
     bar over the runs; its ETA scales the estimates by the pace measured so far (shared by ``workers``). A
     two-stage run is also evaluated stage by stage (:func:`gslib.stages.stage_evaluation`, ``stages.json``:
-    notebook 06), a second pass over the validation images that the estimates do not count. A run another
+    notebook 06), from the predictions of its evaluation's pass over the validation images. A run another
     worker holds (:func:`claimed`) or has stored meanwhile is passed over. ``threads``: the CPU threads this
     process trains and detects on (None: the profile's); ``worker`` numbers this process's bar."""
     p = PROFILES[profile]

@@ -1,14 +1,17 @@
 """The two stages of a Table 13 detector evaluated apart (Sec. 6.3): the first stage alone, the second alone, and
 their ensemble (the detector's output, what ``evaluation.json`` scores).
 
-``stage_evaluation(run, profile)`` detects on the validation images with the profile's test settings, once per
-image and pyramid scale for all three (:func:`gslib.inference.predict_stages`), evaluates each by the official
-WIDER FACE protocol and stores ``stages.json`` in the run directory (committed with the run's records, as
-``diagnostics.json``; the prediction folders ``predictions/stages/<stage>/`` are not):
+``stage_evaluation(run, profile)`` evaluates the three by the official WIDER FACE protocol and stores
+``stages.json`` in the run directory (committed with the run's records, as ``diagnostics.json``; the prediction
+folders ``predictions/stages/<stage>/`` are not):
 
     {"ap": {"first": {...}, "second": {...}, "output": {...}}, "images": 500, "inference_seconds": 71.2}
 
-each ``ap`` as ``evaluation.json``'s (easy, medium, hard, all and the @S keys). A second call reads it back. A run
+each ``ap`` as ``evaluation.json``'s (easy, medium, hard, all and the @S keys). Its predictions are those of the
+pass :func:`gslib.study.evaluate_run` made (which writes every stage of a two-stage detector, one pass per image
+and pyramid scale), and ``inference_seconds`` is that pass's; where they are missing (a run evaluated before, or
+its predictions deleted), it detects again with the profile's test settings for all three
+(:func:`gslib.inference.predict_stages`) and times that pass. A second call reads ``stages.json`` back. A run
 without a second stage has nothing to split: :class:`ValueError`. ``evaluation.json`` itself is left as
 :func:`gslib.study.evaluate_run` wrote it; ``ap["output"]`` equals its ``ap`` (the same detections).
 """
@@ -25,7 +28,7 @@ from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import Profile, read_config
 from gslib.inference import STAGES, predict_stages
 from gslib.store import default_device, write_atomic
-from gslib.study import GROUND_TRUTH, VAL_IMAGES
+from gslib.study import EVALUATION, GROUND_TRUTH, STAGE_PREDICTIONS, VAL_IMAGES
 from gslib.train import autocast_dtype_for, load_trained
 
 STAGES_FILE = "stages.json"
@@ -52,17 +55,25 @@ def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dic
     config, _ = read_config(run)
     if not config.second_stage:
         raise ValueError(f"{run}: {config.name} has no second stage; its evaluation.json is its only stage")
-    device = default_device()
-    detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
-    dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
-    start = time.perf_counter()
-    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        folders = predict_stages(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
-                                 run / "predictions" / "stages", STAGES, progress=progress,
-                                 scales=profile.test_scales, max_side=profile.test_max_side,
-                                 pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
-    seconds = time.perf_counter() - start
+    # evaluate_run's pass: the output in run/predictions, the other stages beside it.
+    folders = {stage: (run / STAGE_PREDICTIONS / stage / "final", run / STAGE_PREDICTIONS / stage / "by_scale")
+               for stage in STAGES if stage != "output"}
+    folders["output"] = (run / "predictions" / "final", run / "predictions" / "by_scale")
+    evaluation = run / EVALUATION
+    if all(f.is_dir() for pair in folders.values() for f in pair) and evaluation.is_file():
+        seconds = json.loads(evaluation.read_text())["inference_seconds"]
+    else:
+        device = default_device()
+        detector = load_trained(run, device)
+        dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            folders = predict_stages(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
+                                     run / STAGE_PREDICTIONS, STAGES, progress=progress,
+                                     scales=profile.test_scales, max_side=profile.test_max_side,
+                                     pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
+        seconds = time.perf_counter() - start
     aps = {stage: stage_aps(final, by_scale, gt, config.scales) for stage, (final, by_scale) in folders.items()}
     result = {"ap": aps, "images": len(gt.images), "inference_seconds": round(seconds, 2)}
     write_atomic(path, json.dumps(result, indent=1) + "\n")

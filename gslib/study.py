@@ -65,10 +65,15 @@ def get_run(config: Experiment, profile: Profile, progress: bool = True,
     return directory
 
 
+# In a two-stage run: the predictions of its stages alone (gslib.stages), from the pass that made run/predictions.
+STAGE_PREDICTIONS = Path("predictions") / "stages"
+
+
 def predict_run(run: Path, profile: Profile, progress: bool = True):
     """The trained detector's detections on the validation set with the profile's test settings, written to
-    ``run/predictions`` (see the module docstring). Returns ``(final, by_scale, seconds)``, the two
-    :class:`gslib.data.wider.Predictions` and the time they took."""
+    ``run/predictions`` (see the module docstring); a two-stage detector's stages alone too, from the same pass,
+    in ``run/``:data:`STAGE_PREDICTIONS` (:mod:`gslib.stages` evaluates them). Returns ``(final, by_scale,
+    seconds)``, the two :class:`gslib.data.wider.Predictions` and the time they took."""
     device = default_device()
     detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
@@ -80,7 +85,9 @@ def predict_run(run: Path, profile: Profile, progress: bool = True):
                                          run / "predictions", scales=profile.test_scales,
                                          max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
                                          nms_threshold=profile.nms_thresh, progress=progress,
-                                         coco_gt=coco_gt if coco_gt.is_file() else None)
+                                         coco_gt=coco_gt if coco_gt.is_file() else None,
+                                         stages_dir=run / STAGE_PREDICTIONS if read_config(run)[0].second_stage
+                                         else None)
     return final, by_scale, time.perf_counter() - start
 
 
