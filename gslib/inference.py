@@ -143,29 +143,33 @@ def to_wider_rows(dets: Detections) -> np.ndarray:
                             dets.scales.double().numpy()])
 
 
-def _predict_rows(detector, images_root, names, stages, progress: bool,
-                  detect_args: dict) -> dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+def _predict_rows(detector, images_root, names, stages, progress: bool, detect_args: dict,
+                  clock=None) -> dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """:func:`detect_stages` on ``images_root/name`` for every name: ``{stage: (final rows, by_scale rows)}``,
-    each ``{image key: (K, 6) rows}`` (:func:`to_wider_rows`)."""
+    each ``{image key: (K, 6) rows}`` (:func:`to_wider_rows`). ``clock`` (a :class:`gslib.store.WorkClock`)
+    ticks after each image."""
     rows = {stage: ({}, {}) for stage in stages}
     for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
         with Image.open(Path(images_root) / name) as im:
             found = detect_stages(detector, im.convert("RGB"), stages, **detect_args)
         for stage, (f, s) in found.items():
             rows[stage][0][image_key(name)], rows[stage][1][image_key(name)] = to_wider_rows(f), to_wider_rows(s)
+        if clock is not None:
+            clock.tick()
     return rows
 
 
 def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None, stages_dir=None,
-                   **detect_args) -> tuple[Path, Path]:
+                   clock=None, **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
     same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
     ``out_dir/coco_results.json``. With ``stages_dir`` (a two-stage detector), the same pass also writes the
     other stages as :func:`predict_stages` does, ``stages_dir/<stage>/final`` and ``.../by_scale`` (the output
-    is the same either way: :func:`detect_stages`)."""
+    is the same either way: :func:`detect_stages`). ``clock``: a :class:`gslib.store.WorkClock` to tick after
+    each image."""
     stages = ("output", *(s for s in STAGES if s != "output")) if stages_dir is not None else ("output",)
-    rows = _predict_rows(detector, images_root, names, stages, progress, detect_args)
+    rows = _predict_rows(detector, images_root, names, stages, progress, detect_args, clock)
     final, by_scale = rows["output"]
     for stage in stages[1:]:
         write_predictions(Path(stages_dir) / stage / "final", rows[stage][0])
@@ -179,14 +183,14 @@ def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
     return out_dir / "final", out_dir / "by_scale"
 
 
-def predict_stages(detector, images_root, names, out_dir, stages=STAGES, progress: bool = True,
+def predict_stages(detector, images_root, names, out_dir, stages=STAGES, progress: bool = True, clock=None,
                    **detect_args) -> dict[str, tuple[Path, Path]]:
     """:func:`predict_folder` for each of ``stages`` (:func:`detect_stages`, one forward pass per image and
     scale): the official prediction folders ``out_dir/<stage>/final`` and ``out_dir/<stage>/by_scale``.
     Returns ``{stage: (final folder, by_scale folder)}``."""
     out = {}
-    for stage, (final, by_scale) in _predict_rows(detector, images_root, names, stages, progress,
-                                                  detect_args).items():
+    for stage, (final, by_scale) in _predict_rows(detector, images_root, names, stages, progress, detect_args,
+                                                  clock).items():
         folder = Path(out_dir) / stage
         write_predictions(folder / "final", final)
         write_predictions(folder / "by_scale", by_scale)

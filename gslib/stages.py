@@ -18,7 +18,6 @@ without a second stage has nothing to split: :class:`ValueError`. ``evaluation.j
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from gslib.data.wider import read_wider_mat
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import Profile, read_config
 from gslib.inference import STAGES, predict_stages
-from gslib.store import default_device, write_atomic
+from gslib.store import WorkClock, default_device, write_atomic
 from gslib.study import EVALUATION, GROUND_TRUTH, STAGE_PREDICTIONS, VAL_IMAGES
 from gslib.train import autocast_dtype_for, load_trained
 
@@ -67,13 +66,13 @@ def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dic
         device = default_device()
         detector = load_trained(run, device)
         dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
-        start = time.perf_counter()
+        clock = WorkClock()  # without the time the process stood stopped
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             folders = predict_stages(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
-                                     run / STAGE_PREDICTIONS, STAGES, progress=progress,
+                                     run / STAGE_PREDICTIONS, STAGES, progress=progress, clock=clock,
                                      scales=profile.test_scales, max_side=profile.test_max_side,
                                      pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
-        seconds = time.perf_counter() - start
+        seconds = clock.seconds
     aps = {stage: stage_aps(final, by_scale, gt, config.scales) for stage, (final, by_scale) in folders.items()}
     result = {"ap": aps, "images": len(gt.images), "inference_seconds": round(seconds, 2)}
     write_atomic(path, json.dumps(result, indent=1) + "\n")

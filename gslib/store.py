@@ -11,6 +11,8 @@ the device.
 - :func:`default_device`: CUDA when there is one (this process's GPU under ``torchrun``), else the CPU.
   Nothing in gslib assumes a GPU. :func:`cpu_threads`: torch's CPU thread count for a block (float sums, so
   a run's bits, depend on it).
+- :class:`WorkClock`: the seconds a run's records give for its training and its test, without the time the
+  process stood stopped.
 
 It imports nothing from gslib, so every module may use it.
 """
@@ -22,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,3 +150,34 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+class WorkClock:
+    """Wall seconds of work, step by step, without the time the process stood stopped (a queue paused by
+    SIGSTOP while a benchmark runs, a suspended machine): such a pause lands whole in one step.
+
+    ``tick()`` after each step (a training iteration, a test image) adds the time since the previous tick
+    (or since ``restart()``, called after untimed work such as writing a checkpoint). A step longer than
+    ``pause_factor`` times the mean step so far, and than ``min_pause`` seconds, counts as the mean step; its
+    excess goes to ``paused``. ``seconds`` and ``steps`` may start from a resumed run's."""
+
+    def __init__(self, seconds: float = 0.0, steps: int = 0, pause_factor: float = 50.0, min_pause: float = 10.0):
+        self.seconds, self.steps, self.paused = float(seconds), int(steps), 0.0
+        self.pause_factor, self.min_pause = pause_factor, min_pause
+        self.last = time.perf_counter()
+
+    def restart(self) -> None:
+        self.last = time.perf_counter()
+
+    def tick(self) -> float:
+        """Count the step that just ended; returns the seconds counted for it."""
+        now = time.perf_counter()
+        step, self.last = now - self.last, now
+        if self.steps:
+            mean = self.seconds / self.steps
+            if step > max(self.pause_factor * mean, self.min_pause):
+                self.paused += step - mean
+                step = mean
+        self.seconds += step
+        self.steps += 1
+        return step

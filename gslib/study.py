@@ -41,7 +41,7 @@ from gslib.inference import predict_folder
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
-from gslib.store import cpu_threads, default_device, write_atomic
+from gslib.store import WorkClock, cpu_threads, default_device, write_atomic
 from gslib.train import autocast_dtype_for, load_trained, remake_weights, train
 
 EVALUATION = "evaluation.json"
@@ -79,7 +79,7 @@ def predict_run(run: Path, profile: Profile, progress: bool = True):
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     coco_gt = profile.path(COCO_VAL)
     dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
-    start = time.perf_counter()
+    clock = WorkClock()  # the test's time without the time the process stood stopped
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
                                          run / "predictions", scales=profile.test_scales,
@@ -87,8 +87,8 @@ def predict_run(run: Path, profile: Profile, progress: bool = True):
                                          nms_threshold=profile.nms_thresh, progress=progress,
                                          coco_gt=coco_gt if coco_gt.is_file() else None,
                                          stages_dir=run / STAGE_PREDICTIONS if read_config(run)[0].second_stage
-                                         else None)
-    return final, by_scale, time.perf_counter() - start
+                                         else None, clock=clock)
+    return final, by_scale, clock.seconds
 
 
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:

@@ -43,7 +43,6 @@ import json
 import math
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +77,7 @@ from gslib.matcher import IGNORE, TwoPassMatcher
 from gslib.pretrain import pretrained_trunk
 from gslib.sampling import Sampler
 from gslib.store import (
+    WorkClock,
     cpu_threads,
     default_device,
     resume,
@@ -349,11 +349,12 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
 
     key = run_hash(config, profile)
     checkpoint = run_dir / CHECKPOINT
-    start, history, seconds = 0, [], 0.0
+    start, history, seconds, paused = 0, [], 0.0, 0.0
     if checkpoint.is_file():
         state = resume(checkpoint, key, device, model=model, optimizer=optimizer, scheduler=scheduler,
                        scaler=scaler)
         start, history, seconds = state["iteration"], state["history"], state["seconds"]
+        paused = state.get("paused", 0.0)  # checkpoints written before WorkClock: none recorded
     elif rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, config, profile)
@@ -363,7 +364,8 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
             save_checkpoint(checkpoint, {
                 "hash": key, "iteration": iteration, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rng_states(), "history": history, "seconds": seconds,
+                "scaler": scaler.state_dict(), "rng": rng_states(), "history": history, "seconds": clock.seconds,
+                "paused": clock.paused,
                 "data": {"seed": config.seed, "global_batch": profile.images_per_batch, "per_epoch": per_epoch},
                 "cpu_threads": threads,
             })
@@ -394,7 +396,8 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
     model.train()
     bar = tqdm(total=total, initial=start, desc=config.name, disable=not progress or rank != 0, mininterval=2)
     iteration = start
-    tic = time.perf_counter()
+    clock = WorkClock(seconds, start)  # training time without the time the process stood stopped
+    clock.paused = paused
     for batch in loader:
         loss, parts = batch_loss(net, batch, config, sampler, matcher, cache, device, autocast_dtype, rcnn_sampler,
                                  rcnn_matcher)
@@ -416,21 +419,20 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         scheduler.step()
         history.append((value, float(logged[1]), float(logged[2])))
         iteration += 1
-        now = time.perf_counter()
-        seconds, tic = seconds + (now - tic), now
+        clock.tick()
         bar.update(1)
         bar.set_postfix(loss=f"{value:.3f}", refresh=False)
         if iteration % profile.checkpoint_every == 0 or iteration == total:
             save(iteration)
-            tic = time.perf_counter()  # checkpoint writing is not training time
+            clock.restart()  # checkpoint writing is not training time
     bar.close()
 
     metrics = {
         "experiment": config.name, "hash": key, "iterations": iteration, "epochs": iteration / per_epoch,
         "images": iteration * profile.images_per_batch, "loss": summarise(history),
-        "train_seconds": round(seconds, 3),
-        "iterations_per_second": round(iteration / seconds, 4) if seconds > 0 else None,
-        "ms_per_iteration": round(1000 * seconds / iteration, 2) if iteration else None,
+        "train_seconds": round(clock.seconds, 3), "paused_seconds": round(clock.paused, 1),
+        "iterations_per_second": round(iteration / clock.seconds, 4) if clock.seconds > 0 else None,
+        "ms_per_iteration": round(1000 * clock.seconds / iteration, 2) if iteration else None,
         "world_size": world, "device": device.type, "precision": str(autocast_dtype or "fp32"),
         "torch": torch.__version__, "data_digest": trained_on, "cpu_threads": threads,
     }

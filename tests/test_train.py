@@ -15,7 +15,7 @@ from gslib.data import synth
 from gslib.experiments import REG_LOSSES, SAMPLERS, SMOKE, TABLE13, experiment
 from gslib.train import NonFiniteLossError, WeightsMismatchError, lr_factor, remake_weights, run_threads, train
 
-TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
+TIMING_KEYS = {"train_seconds", "paused_seconds", "iterations_per_second", "ms_per_iteration"}
 
 
 @pytest.fixture(scope="module")

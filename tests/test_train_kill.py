@@ -30,7 +30,7 @@ from gslib.train import train
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL of a child process needs POSIX")
 
-TIMING_KEYS = {"train_seconds", "iterations_per_second", "ms_per_iteration"}
+TIMING_KEYS = {"train_seconds", "paused_seconds", "iterations_per_second", "ms_per_iteration"}
 CHECKPOINT_EVERY = 3
 TOTAL = 12  # 4 images, 2 per batch: 2 iterations per epoch, 6 epochs; checkpoints after 3, 6, 9, 12
 # The child: argv = config JSON, profile JSON, run dir, mode ("mid-iteration", "mid-checkpoint-write",
