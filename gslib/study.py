@@ -33,19 +33,21 @@ import torch
 from PIL import Image
 
 from gslib.data.wider import read_predictions, read_wider_mat
-from gslib.datasets import to_tensor
+from gslib.datasets import pad_collate, to_tensor
 from gslib.diagnose import false_positive_kinds, recall_by_size
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
 from gslib.experiments import Experiment, Profile, is_complete, read_config, run_dir
 from gslib.inference import predict_folder
+from gslib.matcher import NEGATIVE, POSITIVE
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
 from gslib.store import WorkClock, cpu_threads, default_device, write_atomic
-from gslib.train import autocast_dtype_for, load_trained, remake_weights, train
+from gslib.train import AnchorCache, autocast_dtype_for, load_trained, matchers, remake_weights, train, training_dataset
 
 EVALUATION = "evaluation.json"
 DIAGNOSTICS = "diagnostics.json"
+ANCHOR_SCORES = "anchor_scores.json"
 ERF = "erf.npz"
 VAL_IMAGES = "WIDER_val/images"
 GROUND_TRUTH = "eval_tools/ground_truth"
@@ -178,6 +180,48 @@ def diagnostics(run: Path, profile: Profile, progress: bool = False) -> dict:
     result = {"recall_by_size": table.to_dict(orient="records"), "false_positives": false_positive_kinds(preds, gt)}
     write_atomic(path, json.dumps(result, indent=1, allow_nan=False) + "\n")
     return json.loads(path.read_text())
+
+
+def anchor_scores(run: Path, profile: Profile, crops: int = 64, progress: bool = False) -> dict:
+    """How the trained detector scores the anchors of its own training crops (seed 0's first ``crops`` of
+    epoch 0): the face probabilities of the anchors the matcher labels positive and negative, as counts and
+    quantiles, their ``separation`` (median positive minus median negative: about 0 for a classifier that
+    learned nothing), and how many positives a crop holds. Computed once from the run's weights (trained again
+    first where they are missing) and stored as ``anchor_scores.json`` (committed)."""
+    path = run / ANCHOR_SCORES
+    if path.is_file():
+        return json.loads(path.read_text())
+    device = default_device()
+    detector = load_trained(_remake_weights(run, progress), device).eval()
+    dataset, (matcher, _) = training_dataset(profile, 0), matchers(profile)
+    cache = AnchorCache(detector.layout, device)
+    dtype = autocast_dtype_for(profile, device)
+    scores, per_crop = {POSITIVE: [], NEGATIVE: []}, []
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        for index in range(min(crops, len(dataset))):
+            batch = pad_collate([dataset[(0, index)]])
+            logits = detector(batch.images.to(device))[0]
+            anchors, _, order = cache(batch.images.shape[2], batch.images.shape[3])
+            probability = torch.softmax(logits[0].float()[order], dim=1)[:, 1]
+            labels, _ = matcher(anchors, batch.boxes[0].to(device), batch.ignore[0].to(device))
+            for label in scores:
+                scores[label].append(probability[labels == label].cpu())
+            per_crop.append(int((labels == POSITIVE).sum()))
+    quantiles = (0.1, 0.5, 0.9, 0.99)
+
+    def summary(values):
+        values = torch.cat(values).double()
+        if not values.numel():
+            return {"anchors": 0}
+        return {"anchors": int(values.numel()),
+                **{f"q{round(100 * q)}": float(torch.quantile(values, q)) for q in quantiles}}
+    result = {"crops": len(per_crop), "positives_per_crop": float(np.mean(per_crop)),
+              "crops_without_positives": int(sum(n == 0 for n in per_crop)),
+              "positives": summary(scores[POSITIVE]), "negatives": summary(scores[NEGATIVE])}
+    if result["positives"]["anchors"] and result["negatives"]["anchors"]:
+        result["separation"] = result["positives"]["q50"] - result["negatives"]["q50"]
+    write_atomic(path, json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def receptive_field(run: Path, profile: Profile, images: int = 16, half: int = 64,

@@ -180,6 +180,19 @@ def test_the_receptive_field_is_computed_once_from_the_weights_and_read_without_
     assert np.array_equal(receptive_field(run, SMOKE, images=2, half=20), erf)
 
 
+def test_anchor_scores_are_computed_once_from_the_weights_and_stored(tmp_path):
+    run, _ = evaluated_run(experiment("FPN-finest"), SMOKE, progress=False, runs=tmp_path)
+    scores = study.anchor_scores(run, SMOKE, crops=3)
+    assert scores["crops"] == 3 and 0 <= scores["crops_without_positives"] <= 3
+    negatives = scores["negatives"]
+    assert negatives["anchors"] > 0 and 0 <= negatives["q10"] <= negatives["q50"] <= negatives["q99"] <= 1
+    if scores["positives"]["anchors"]:
+        assert scores["separation"] == pytest.approx(scores["positives"]["q50"] - negatives["q50"])
+    assert json.loads((run / study.ANCHOR_SCORES).read_text()) == scores
+    (run / "checkpoint.pt").unlink()  # as on a fresh clone: read from the stored file, no weights needed
+    assert study.anchor_scores(run, SMOKE, crops=3) == scores
+
+
 def _differences(columns: dict[str, list[tuple[float, float, float]]], mean_interval: dict):
     """compare()'s tables of several columns, stacked: per column, seed rows (baseline, method, bootstrap low
     or NaN) and the mean row with the given interval."""
