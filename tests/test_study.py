@@ -193,6 +193,15 @@ def test_anchor_scores_are_computed_once_from_the_weights_and_stored(tmp_path):
     assert study.anchor_scores(run, SMOKE, crops=3) == scores
 
 
+def test_a_verdict_against_a_baseline_that_did_not_learn_is_inconclusive():
+    row = {"claim": "gs-pipelines", "ours": "all 0.002 -> 0.241", "verdict": "replicated"}
+    assert study.against_learned_baseline(row, 0.125, "HNM") == row
+    downgraded = study.against_learned_baseline(row, 0.006, "HNM")
+    assert downgraded["verdict"] == "inconclusive (the HNM baseline did not learn: separation 0.006 < 0.05)"
+    assert downgraded["ours"] == row["ours"] and row["verdict"] == "replicated"  # the row itself is left alone
+    assert study.against_learned_baseline(row, 0.03, "HNM", min_separation=0.02) == row
+
+
 def _differences(columns: dict[str, list[tuple[float, float, float]]], mean_interval: dict):
     """compare()'s tables of several columns, stacked: per column, seed rows (baseline, method, bootstrap low
     or NaN) and the mean row with the given interval."""
