@@ -140,4 +140,6 @@ def test_run_benchmark_prices_a_run_from_its_parts():
         "test_s_per_image_per_worker"]
     assert abs(r["run_s_per_worker"] - per_worker) <= 0.002 * per_worker + 0.2
     assert abs(r["run_s_workers"] - r["run_s_per_worker"] / 2) <= 0.01
-    assert abs(r["run_cost_ratio_workers"] - r["run_s_workers"] / r["run_s_baseline"]) <= 0.01
+    # As for run_cost_ratio: the JSON's seconds are rounded to 0.01, which moves a smoke run's ratio by more.
+    ratio_workers = r["run_s_workers"] / r["run_s_baseline"]
+    assert abs(r["run_cost_ratio_workers"] - ratio_workers) <= 0.01 / r["run_s_baseline"] + 0.002
