@@ -131,7 +131,8 @@ def test_run_benchmark_prices_a_run_from_its_parts():
     network = parts["forward"] + parts["backward"] + parts["optimizer"]
     floor = r["iterations_per_run"] * network / 1000 + r["test_images"] * r["test_s_per_image"]
     assert abs(r["run_s_network_only"] - floor) <= 0.002 * floor + 0.2
-    assert abs(r["run_cost_ratio_network_only"] - r["run_s_network_only"] / r["run_s_baseline"]) <= 0.01
+    ratio_network = r["run_s_network_only"] / r["run_s_baseline"]
+    assert abs(r["run_cost_ratio_network_only"] - ratio_network) <= 0.01 / r["run_s_baseline"] + 0.002
     # The data as a run reads it: smoke trains half an epoch, so every image it reads is decoded.
     assert r["data_ms_per_iteration"] == r["data_ms_first_epoch"] and r["data_ms_cached"] > 0
     # Two workers at once (the queue's --workers 2): the machine completes 2 runs in one worker's run time.
