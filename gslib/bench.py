@@ -266,8 +266,8 @@ def _time_iterations(models: dict, batch, configs: dict, profile, iterations: in
         model.to(device, memory_format=memory_format_for(profile))  # as the engine runs it
     dtype = autocast_dtype_for(profile, device)
     start_states = {name: {k: v.clone() for k, v in models[name].state_dict().items()} for name in configs}
-    matcher, rcnn_matcher = matchers(profile)
-    samplers = {name: build_samplers(config) for name, config in configs.items()}  # (first stage, second)
+    matching = {name: matchers(profile, config) for name, config in configs.items()}  # (first stage, second)
+    samplers = {name: build_samplers(config) for name, config in configs.items()}
     caches = {name: AnchorCache(models[name].layout, device) for name in configs}
 
     def timed(name):
@@ -280,6 +280,7 @@ def _time_iterations(models: dict, batch, configs: dict, profile, iterations: in
             opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=profile.momentum)
             start = time.perf_counter()
             sampler, rcnn_sampler = samplers[name]
+            matcher, rcnn_matcher = matching[name]
             loss, _ = batch_loss(model, batch, configs[name], sampler, matcher, cache, device, dtype, rcnn_sampler,
                                  rcnn_matcher)
             opt.zero_grad()
@@ -425,7 +426,7 @@ class _Engine:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=True)
         self.cache = AnchorCache(self.model.layout, device)
         self.sampler, _ = build_samplers(self.config)
-        self.matcher, _ = matchers(profile)
+        self.matcher, _ = matchers(profile, self.config)
 
     def loss(self, batch):
         return batch_loss(self.model, batch, self.config, self.sampler, self.matcher, self.cache, self.device,

@@ -193,7 +193,7 @@ def anchor_scores(run: Path, profile: Profile, crops: int = 64, progress: bool =
         return json.loads(path.read_text())
     device = default_device()
     detector = load_trained(_remake_weights(run, progress), device).eval()
-    dataset, (matcher, _) = training_dataset(profile, 0), matchers(profile)
+    dataset, (matcher, _) = training_dataset(profile, 0), matchers(profile, read_config(run)[0])
     cache = AnchorCache(detector.layout, device)
     dtype = autocast_dtype_for(profile, device)
     scores, per_crop = {POSITIVE: [], NEGATIVE: []}, []

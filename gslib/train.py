@@ -264,9 +264,12 @@ def training_dataset(profile: Profile, seed: int) -> WiderDataset:
 # ----------------------------------------------------------------------------------------------------
 
 
-def matchers(profile: Profile) -> tuple[TwoPassMatcher, TwoPassMatcher]:
-    """The two-pass matchers of the first and the second stage (Sec. 5's thresholds in ``profile``)."""
-    return (TwoPassMatcher(profile.rpn_pos_thresh, profile.rpn_neg_thresh, profile.ignore_ioa),
+def matchers(profile: Profile, config: Experiment | None = None) -> tuple[TwoPassMatcher, TwoPassMatcher]:
+    """The two-pass matchers of the first and the second stage: Sec. 5's thresholds in ``profile``, the first
+    stage's replaced by ``config.match_thresholds`` where the detector sets its own (Table 6's RetinaFace)."""
+    first = (config.match_thresholds if config is not None and config.match_thresholds
+             else (profile.rpn_pos_thresh, profile.rpn_neg_thresh))
+    return (TwoPassMatcher(*first, profile.ignore_ioa),
             TwoPassMatcher(profile.rcnn_pos_thresh, profile.rcnn_neg_thresh, profile.ignore_ioa))
 
 
@@ -385,7 +388,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=not two_stage)
-    matcher, rcnn_matcher = matchers(profile)
+    matcher, rcnn_matcher = matchers(profile, config)
     cache = AnchorCache(model.layout, device)
     batches = TrainingBatches(len(dataset), profile.images_per_batch, config.seed, start, total, rank, world)
     # The loader's own generator: without one, creating its iterator draws from the global RNG, and a

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from gslib import anchors
 from gslib.build import build_layout
@@ -33,6 +34,7 @@ from gslib.experiments import (
     write_config,
 )
 from gslib.paths import REPO
+from gslib.train import matchers
 from gslib.study import get_run
 
 HASH_SCRIPT = ("from gslib.experiments import experiment, PROFILES, digest; "
@@ -76,6 +78,8 @@ def test_every_field_changes_the_hash():
             changed = dataclasses.replace(base, sampler="GS")
         elif field.name == "reg_loss":
             changed = dataclasses.replace(base, reg_loss="smooth_l1")
+        elif field.name == "match_thresholds":
+            changed = dataclasses.replace(base, match_thresholds=(0.5, 0.3))
         else:
             changed = dataclasses.replace(base, **{field.name: _changed(value)})
         assert changed.hash() != base.hash(), field.name
@@ -99,7 +103,8 @@ def test_every_field_changes_the_hash():
 def test_second_stage_fields_count_only_with_a_second_stage():
     base = experiment("FPN-finest-sampling", seed=2)
     # The hash of a one-stage run is what it was before the second stage's fields existed.
-    old_fields = {k: v for k, v in dataclasses.asdict(base).items() if k not in SECOND_STAGE_EXPERIMENT_FIELDS}
+    old_fields = {k: v for k, v in dataclasses.asdict(base).items()
+                  if k not in (*SECOND_STAGE_EXPERIMENT_FIELDS, "match_thresholds")}  # later than the hash, unset
     old_profile = {k: v for k, v in dataclasses.asdict(DEFAULT).items() if k not in SECOND_STAGE_PROFILE_FIELDS}
     assert run_hash(base, DEFAULT) == digest(old_fields, old_profile)
     assert base.hash() == digest(old_fields)
@@ -220,6 +225,30 @@ def test_single_maps_of_the_trunk_have_no_top_down_pathway():
     assert anchors.FEATURE_STRIDES["C2"] == 4 and anchors.fpn_single("C2", 8).levels[0].subsample == 2
 
 
+def test_match_thresholds_name_a_run_only_when_set():
+    # Stored before the field existed (results/runs/RetinaFace-a6563f48f92e): an unset field keeps the names.
+    assert run_hash(TABLE6["RetinaFace"], DEFAULT) == "a6563f48f92e"
+    assert run_hash(experiment("FPN-finest", seed=0), DEFAULT) == "e76152f27f42"
+    assert run_hash(TABLE6["RetinaFace-IoU35"], DEFAULT) != run_hash(
+        dataclasses.replace(TABLE6["RetinaFace-IoU35"], match_thresholds=(0.35, 0.2)), DEFAULT)
+    for bad in ((0.35,), (0.3, 0.5), (0.0, 0.0), (1.2, 0.4), (0.6, 0.4, 0.2)):
+        with pytest.raises(ValueError, match="match_thresholds must be"):
+            experiment("RetinaFace", match_thresholds=bad)
+
+
+def test_a_detectors_own_thresholds_replace_the_profiles_first_stage_only():
+    first, second = matchers(DEFAULT, TABLE6["RetinaFace-IoU35"])
+    assert (first.pos_thresh, first.neg_thresh) == (0.35, 0.35)
+    assert (second.pos_thresh, second.neg_thresh) == (DEFAULT.rcnn_pos_thresh, DEFAULT.rcnn_neg_thresh)
+    for config in (None, TABLE6["RetinaFace"]):
+        first, _ = matchers(DEFAULT, config)
+        assert (first.pos_thresh, first.neg_thresh) == (0.6, 0.4)
+    # lambda1 = lambda2: every anchor below 0.35 is a negative, none ignored, and no second pass.
+    anchors_ = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 6], [0, 0, 10, 3], [20, 20, 30, 30]])
+    labels, matched = matchers(DEFAULT, TABLE6["RetinaFace-IoU35"])[0](anchors_, torch.tensor([[0.0, 0, 10, 10]]))
+    assert labels.tolist() == [1, 1, 0, 0] and matched.tolist() == [0, 0, -1, -1]  # IoU 1, 0.6, 0.3, 0
+
+
 def test_adding_table6_kept_the_hash_of_every_earlier_run():
     # The run hashes before the retinaface layout and the HNM sampler existed (computed then, written here):
     # stored runs are named by them, and one that changed would be trained again.
@@ -241,6 +270,12 @@ def test_table6_retinaface_rows():
     assert experiment("RetinaFace-sampling", seed=2) == dataclasses.replace(gs, seed=2)
     assert variant("RetinaFace", sampler="GS", seed=1) == dataclasses.replace(gs, seed=1)  # never stored twice
     assert run_hash(hnm, DEFAULT) != run_hash(gs, DEFAULT)
+    # The claim's pair: the same two with RetinaFace's own matching (IoU 0.35), nothing else changed.
+    own, own_gs = TABLE6["RetinaFace-IoU35"], TABLE6["RetinaFace-IoU35-sampling"]
+    assert own.match_thresholds == own_gs.match_thresholds == (0.35, 0.35) and hnm.match_thresholds == ()
+    assert dataclasses.replace(own, name="RetinaFace", match_thresholds=()) == hnm
+    assert dataclasses.replace(own_gs, name="RetinaFace-sampling", match_thresholds=()) == gs
+    assert variant("RetinaFace-IoU35", sampler="GS", seed=1) == dataclasses.replace(own_gs, seed=1)
     assert "HNM" not in SAMPLERS  # notebook 05 compares SAMPLERS; HNM is RetinaFace's own
     with pytest.raises(ValueError, match="whole detector"):
         dataclasses.replace(hnm, second_stage="GS")

@@ -255,7 +255,8 @@ def test_read_notebook_gathers_the_parts_and_says_what_a_claim_waits_for(tmp_pat
 
 def test_notebook_06_declares_table13_and_table6_and_the_queue_splits_the_stages(tmp_path, monkeypatch):
     assert runs.notebook_detectors("06", "Table 13") == tuple(c.name for c in TABLE13.values())
-    assert runs.notebook_detectors("06", "Table 6") == ("RetinaFace", "RetinaFace-sampling")
+    assert runs.notebook_detectors("06", "Table 6") == ("RetinaFace", "RetinaFace-sampling", "RetinaFace-IoU35",
+                                                        "RetinaFace-IoU35-sampling")
     seeds = {name: runs.notebook_seeds("06", "default", name) for name in runs.notebook_detectors("06")}
     headline = {"FPN-finest-sampling", TABLE13["+IoU loss"].name, TABLE13["+GS"].name}
     assert all(seeds[n] == (5 if n in headline else 3) for n in seeds), seeds
