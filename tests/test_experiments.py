@@ -34,8 +34,8 @@ from gslib.experiments import (
     write_config,
 )
 from gslib.paths import REPO
-from gslib.train import matchers
 from gslib.study import get_run
+from gslib.train import matchers
 
 HASH_SCRIPT = ("from gslib.experiments import experiment, PROFILES, digest; "
                "c = experiment('FPN-finest-sampling', seed=3); print(c.hash(), digest(c, PROFILES['paper']))")
