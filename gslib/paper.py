@@ -164,7 +164,7 @@ TABLE13 = {name: _subset_row(*row) for name, row in {
 # Table 6 (WIDER FACE val): four pipelines without and with GS (easy, medium, hard, All). The text prints each
 # cell as "without with" (e.g. RetinaFace's Easy "93.8 95.0"), the GS column as one tick: the first number of a
 # pair is read as without GS (the second is never the smaller, as the paper's "large improvement" says).
-# "-sampling" names the GS row, as FPN-finest-sampling; RetinaFace's are our experiments.TABLE6 names. The
+# "-sampling" names the GS row, as FPN-finest-sampling (ours for RetinaFace: experiments.TABLE6's IoU35 pair). The
 # paper's pipelines have ResNet-50 bodies (YOLOv3: darknet-59), its RetinaFace no deformable convolution and no
 # self-supervision; R-FCN's GS is in its first stage only.
 TABLE6 = {name: _subset_row(*row) for name, row in {
