@@ -182,6 +182,15 @@ def diagnostics(run: Path, profile: Profile, progress: bool = False) -> dict:
     return json.loads(path.read_text())
 
 
+def score_summary(values: torch.Tensor, quantiles=(0.1, 0.5, 0.9, 0.99)) -> dict:
+    """``{"anchors": n, "q10": ..., "q50": ...}`` of (n,) scores (linear interpolation). NumPy's quantile, not
+    torch's: torch.quantile refuses more than 16 M values, the negatives of a few hundred large crops."""
+    if not values.numel():
+        return {"anchors": 0}
+    array = values.double().cpu().numpy()
+    return {"anchors": int(array.size), **{f"q{round(100 * q)}": float(np.quantile(array, q)) for q in quantiles}}
+
+
 def anchor_scores(run: Path, profile: Profile, crops: int = 64, progress: bool = False) -> dict:
     """How the trained detector scores the anchors of its own training crops (seed 0's first ``crops`` of
     epoch 0): the face probabilities of the anchors the matcher labels positive and negative, as counts and
@@ -207,17 +216,10 @@ def anchor_scores(run: Path, profile: Profile, crops: int = 64, progress: bool =
             for label in scores:
                 scores[label].append(probability[labels == label].cpu())
             per_crop.append(int((labels == POSITIVE).sum()))
-    quantiles = (0.1, 0.5, 0.9, 0.99)
-
-    def summary(values):
-        values = torch.cat(values).double()
-        if not values.numel():
-            return {"anchors": 0}
-        return {"anchors": int(values.numel()),
-                **{f"q{round(100 * q)}": float(torch.quantile(values, q)) for q in quantiles}}
     result = {"crops": len(per_crop), "positives_per_crop": float(np.mean(per_crop)),
               "crops_without_positives": int(sum(n == 0 for n in per_crop)),
-              "positives": summary(scores[POSITIVE]), "negatives": summary(scores[NEGATIVE])}
+              "positives": score_summary(torch.cat(scores[POSITIVE])),
+              "negatives": score_summary(torch.cat(scores[NEGATIVE]))}
     if result["positives"]["anchors"] and result["negatives"]["anchors"]:
         result["separation"] = result["positives"]["q50"] - result["negatives"]["q50"]
     write_atomic(path, json.dumps(result, indent=1) + "\n")

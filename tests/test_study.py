@@ -180,6 +180,16 @@ def test_the_receptive_field_is_computed_once_from_the_weights_and_read_without_
     assert np.array_equal(receptive_field(run, SMOKE, images=2, half=20), erf)
 
 
+def test_score_summary_counts_and_interpolates_beyond_torch_quantiles_limit():
+    assert study.score_summary(torch.tensor([])) == {"anchors": 0}
+    # 0, 1, ..., 10: the q-quantile is 10 q exactly (linear interpolation).
+    assert study.score_summary(torch.arange(11.0), (0.1, 0.5, 0.99)) == {"anchors": 11, "q10": 1.0, "q50": 5.0,
+                                                                         "q99": 9.9}
+    many = torch.zeros(17_000_000, dtype=torch.float32)  # torch.quantile raises above 16 M values
+    many[-1_700_000:] = 1.0
+    assert study.score_summary(many, (0.5, 0.95)) == {"anchors": 17_000_000, "q50": 0.0, "q95": 1.0}
+
+
 def test_anchor_scores_are_computed_once_from_the_weights_and_stored(tmp_path):
     run, _ = evaluated_run(experiment("FPN-finest"), SMOKE, progress=False, runs=tmp_path)
     scores = study.anchor_scores(run, SMOKE, crops=3)
