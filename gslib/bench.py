@@ -25,9 +25,9 @@ back to the system and cannot hide a peak.
 writes them as an official prediction folder and times reading + the official WIDER FACE protocol.
 
 ``train``: ms per training iteration of the profile's FPN-finest with RS and with GS (the paper: GS costs
-nothing extra) and of RetinaFace-mnet0.25 with its own sampling (HNM) and with GS (Table 6), then of its
-two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it; each pair on the same model,
-weights and batch, side by side.
+nothing extra) and of RetinaFace-mnet0.25 with its own sampling (HNM) and with GS (Table 6, with its own
+matching), then of its two-stage detector with Fast R-CNN (RS) and Grouped Fast R-CNN (GS) behind it; each
+pair on the same model, weights and batch, side by side.
 """
 from __future__ import annotations
 
@@ -45,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, Matcher
 from torchvision.ops import box_iou
@@ -58,7 +57,7 @@ from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
 from gslib.datasets import WiderDataset, pad_collate
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import PROFILES, SAMPLERS, TABLE13, experiment, total_iterations, variant
-from gslib.inference import detect
+from gslib.inference import detect_files, test_workers
 from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
 from gslib.sampling import group_sample
@@ -67,6 +66,7 @@ from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, m
 DEFAULT_STATS = WIDER_STATS
 CASES = (50, 200, 709)
 IMAGE = 1024
+TEST_GROUP = 8  # bench_run's test images per timed group
 # Per profile: the matching image side, its box counts and repeats, and the evaluated val images.
 SIZES = {"smoke": {"image": 256, "boxes": (10, 50), "repeats": 5, "images": 50},
          "default": {"image": IMAGE, "boxes": CASES, "repeats": 5, "images": 3226},
@@ -312,15 +312,17 @@ def _first_batch(profile_name: str):
 
 def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
     """Milliseconds per training iteration of FPN-finest with RS and FPN-finest-sampling with GS (the same
-    model, weights and batch, side by side), of RetinaFace-mnet0.25 with HNM and with GS (Table 6; one model,
-    side by side with the former), and of the second stage: Fast R-CNN with RS and Grouped Fast R-CNN (Table
-    13's "+IoU loss" and "+GS", and its other two-stage rows: the same two-stage model, batch and first stage).
+    model, weights and batch, side by side), of RetinaFace-mnet0.25 with HNM and with GS (Table 6's pair with
+    RetinaFace's own matching; one model, side by side with the former), and of the second stage: Fast R-CNN
+    with RS and Grouped Fast R-CNN (Table 13's "+IoU loss" and "+GS", and its other two-stage rows: the same
+    two-stage model, batch and first stage).
     Each time and each per-iteration ratio (GS / RS, GS / HNM, RetinaFace-sampling / FPN-finest-sampling) as its
     :func:`spread`; ``ms_per_iteration``: every detector's median by experiment name."""
 
     profile, batch = _first_batch(profile_name)
+    # Table 6's pair as its claim is judged: RetinaFace with its own matching (IoU 0.35), HNM against GS.
     configs = {"RS": experiment("FPN-finest"), "GS": experiment("FPN-finest-sampling"),
-               "HNM": experiment("RetinaFace"), "RetinaFace GS": experiment("RetinaFace-sampling")}
+               "HNM": experiment("RetinaFace-IoU35"), "RetinaFace GS": experiment("RetinaFace-IoU35-sampling")}
     torch.manual_seed(0)
     model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
     retina = build_detector(configs["HNM"], profile, initial_weights=False).train()
@@ -341,6 +343,7 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
             "gs_ms": spread(one["GS"], 1), "gs_over_rs": spread(ratios(one["GS"], one["RS"]), 3),
             "retinaface_hnm_ms": spread(one["HNM"], 1), "retinaface_gs_ms": spread(one["RetinaFace GS"], 1),
             "retinaface_gs_over_hnm": spread(ratios(one["RetinaFace GS"], one["HNM"]), 3),
+            "retinaface_experiments": {"hnm": configs["HNM"].name, "gs": configs["RetinaFace GS"].name},
             "retinaface_gs_over_fpn_finest_sampling": spread(ratios(one["RetinaFace GS"], one["GS"]), 3),
             "fast_rcnn_rs_ms": spread(two["RS"], 1), "fast_rcnn_gs_ms": spread(two["GS"], 1),
             "fast_rcnn_gs_over_rs": spread(ratios(two["GS"], two["RS"]), 3),
@@ -384,7 +387,8 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -
 def _run_inputs(chosen, iterations: int, test_images: int):
     """What :func:`bench_run` times: the first ``iterations + 1`` training batches of seed 0 (and the ms to
     read each: decoded, as a run's first epoch does, and from the dataset's cache, as its later epochs do), the
-    run's iteration count, and ``test_images`` val images spread over the val set with the val set's size."""
+    run's iteration count, the names of ``test_images`` val images spread over the val set (below
+    :func:`_val_root`), and the val set's size."""
     if chosen.synth_profile:
         synth.ensure(synth.PROFILES[chosen.synth_profile], chosen.path(""), progress=False)
     dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
@@ -406,20 +410,22 @@ def _run_inputs(chosen, iterations: int, test_images: int):
         read_ms.append((time.perf_counter() - start) * 1000)
     gt = read_wider_mat(chosen.path("eval_tools/ground_truth"))
     names = [im.name for im in gt.images][:: max(1, len(gt.images) // test_images)][:test_images]
-    images = []
-    for name in names:
-        with Image.open(chosen.path("WIDER_val/images") / name) as im:
-            images.append(im.convert("RGB"))
-    return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), images, len(gt.images)
+    return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), names, len(gt.images)
+
+
+def _val_root(profile) -> Path:
+    return profile.path("WIDER_val/images")
 
 
 class _Engine:
-    """One engine setting (precision, memory format) of the profile's FPN-finest-sampling, on its own copy of
-    ``first``'s weights: :meth:`train_ms` times one training iteration, :meth:`test_s` one test image over the
-    profile's pyramid. Code changes that are not settings (the fused AdamW step, the test's ranking by logit
-    margin) serve every engine, so a ratio credits the settings alone."""
+    """One engine setting (precision, memory format, test images detected at once) of the profile's
+    FPN-finest-sampling, on its own copy of ``first``'s weights: :meth:`train_ms` times one training iteration,
+    :meth:`test_s` test images over the profile's pyramid. Code changes that are not settings (the fused AdamW
+    step, the test's ranking by logit margin) serve every engine, so a ratio credits the settings alone.
+    ``test_workers``: images detected side by side (:func:`gslib.inference.detect_files`)."""
 
-    def __init__(self, first, profile, device):
+    def __init__(self, first, profile, device, test_workers: int = 1):
+        self.test_workers = test_workers
         self.profile, self.device, self.config = profile, device, experiment("FPN-finest-sampling")
         self.model = copy.deepcopy(first).to(device, memory_format=memory_format_for(profile))
         self.dtype = autocast_dtype_for(profile, device)
@@ -462,20 +468,14 @@ class _Engine:
         return {"forward": forward * 1000, "matching_sampling_loss": (lossed - start - forward) * 1000,
                 "backward": (backward - lossed) * 1000, "optimizer": (stepped - backward) * 1000}
 
-    def test_s(self, image) -> float:
-        # evaluate_run holds one autocast context over the whole val set, so the weights are cast once per
-        # run, not once per image: the caller's outer context (autocast_over_images) keeps autocast's cast
-        # cache alive across the images (a baseline's inner context disables autocast).
+    def test_s(self, names) -> float:
+        """Seconds per image to detect the val images ``names`` (read from disk, as evaluate_run does)."""
         self.model.eval()
         start = time.perf_counter()
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
-            detect(self.model, image, scales=self.profile.test_scales, max_side=self.profile.test_max_side,
-                   pre_nms_top_k=self.profile.pre_nms_top_n, nms_threshold=self.profile.nms_thresh)
-        return time.perf_counter() - start
-
-
-def _autocast_over_images(engine: _Engine):
-    return torch.autocast(engine.device.type, dtype=engine.dtype or torch.bfloat16, enabled=engine.dtype is not None)
+        detect_files(self.model, _val_root(self.profile), names, workers=self.test_workers, autocast_dtype=self.dtype,
+                     scales=self.profile.test_scales, max_side=self.profile.test_max_side,
+                     pre_nms_top_k=self.profile.pre_nms_top_n, nms_threshold=self.profile.nms_thresh)
+        return (time.perf_counter() - start) / len(names)
 
 
 def _first_model(profile):
@@ -490,17 +490,15 @@ def bench_worker(profile_name: str, iterations: int, test_images: int, threads: 
     workers do): ``{"train_ms": [...], "test_s": [...]}``."""
     chosen = PROFILES[profile_name]
     torch.set_num_threads(threads)
-    batches, _, _, _, images, _ = _run_inputs(chosen, iterations, test_images)
-    engine = _Engine(_first_model(chosen), chosen, torch.device("cpu"))
+    batches, _, _, _, names, _ = _run_inputs(chosen, iterations, test_images)
+    engine = _Engine(_first_model(chosen), chosen, torch.device("cpu"), test_workers(torch.device("cpu")))
     engine.train_ms(batches[-1])  # warm-up, untimed
     (ready / f"{os.getpid()}").write_text("ready")
     while len(list(ready.iterdir())) < workers:
         time.sleep(0.05)
     train_ms = [engine.train_ms(batch) for batch in batches[:iterations]]
-    with _autocast_over_images(engine):
-        engine.test_s(images[0])  # warm-up, untimed
-        test_s = [engine.test_s(image) for image in images]
-    return {"train_ms": train_ms, "test_s": test_s}
+    engine.test_s(names[:1])  # warm-up, untimed
+    return {"train_ms": train_ms, "test_s": [engine.test_s(names)]}
 
 
 def _side_by_side_workers(profile_name: str, workers: int, iterations: int, test_images: int,
@@ -527,8 +525,10 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     weights and the same ``iterations`` batches, side by side; the time to read a batch (the same for both)
     is added as a run pays it (its first epoch decodes every image, the later ones read the dataset's cache of
     decoded images). A run's cost uses the means (a run pays every iteration), the medians and spreads are shown.
-    Test: seconds per image over the profile's pyramid, on the same ``test_images`` val images, side by
-    side (the weights are untrained: the count of boxes that reach NMS differs from a trained detector's).
+    Test: seconds per image over the profile's pyramid, on the same ``test_images`` val images read from disk,
+    side by side in groups of :data:`TEST_GROUP`: the baseline detects them one after the other, the chosen
+    engine as evaluate_run does, :func:`gslib.inference.test_workers` images at once, each on one thread (the
+    weights are untrained: the count of boxes that reach NMS differs from a trained detector's).
     A run = the profile's iterations x train ms + its val images x test s. The chosen engine's iteration is
     also timed by parts (``train_ms_parts``: forward, matching + sampling + eq. 2, backward, optimizer, data),
     and ``run_s_network_only`` prices a run whose only training cost is the network's (forward, backward,
@@ -544,10 +544,12 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     threads = chosen.cpu_threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     device = torch.device("cpu")
-    batches, first_epoch_ms, read_ms, run_iterations, images, val_images = _run_inputs(chosen, iterations,
-                                                                                        test_images)
+    batches, first_epoch_ms, read_ms, run_iterations, names, val_images = _run_inputs(chosen, iterations,
+                                                                                       test_images)
     first = _first_model(chosen)
-    measured = {k: _Engine(first, p, device) for k, p in engines.items()}
+    # The baseline detects one image after the other, the chosen engine as evaluate_run does (test_workers).
+    measured = {k: _Engine(first, p, device, 1 if k == "baseline" else test_workers(device))
+                for k, p in engines.items()}
     step = {k: 0 for k in engines}
 
     def train_once(k):
@@ -564,15 +566,17 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     timed_parts = [measured["chosen"].train_parts_ms(batches[i % len(batches)]) for i in range(iterations)]
     parts = {k: float(np.mean([t[k] for t in timed_parts])) for k in timed_parts[0]}
 
+    # Test: groups of TEST_GROUP images (side by side, the chosen engine detects a group's images at once),
+    # each engine in turn; the first group again after them, untimed, to warm up.
+    groups = [names[i:i + TEST_GROUP] for i in range(0, len(names), TEST_GROUP)]
     shown = {k: 0 for k in engines}
 
     def test_once(k):
         def once():
             shown[k] += 1
-            return measured[k].test_s(images[(shown[k] - 1) % len(images)])
+            return measured[k].test_s(groups[(shown[k] - 2) % len(groups)])  # warm-up: the last group
         return once
-    with _autocast_over_images(measured["chosen"]):
-        test_s = side_by_side({k: test_once(k) for k in engines}, len(images))
+    test_s = side_by_side({k: test_once(k) for k in engines}, len(groups))
     # The first of the run's epochs decodes its images, the others read them from the dataset's cache.
     epochs = max(chosen.epochs, 1.0)  # a run of under one epoch decodes every image it reads
     data_ms = (float(np.mean(first_epoch_ms)) + (epochs - 1) * float(np.mean(read_ms))) / epochs
@@ -595,7 +599,8 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
         "test_s_per_image_baseline": round(test["baseline"], 3), "test_s_per_image": round(test["chosen"], 3),
         "test_speedup": spread(ratios(test_s["baseline"], test_s["chosen"]), 2),
         "iterations_per_run": run_iterations, "test_images": val_images,
-        "iterations_measured": iterations, "test_images_measured": len(images),
+        "iterations_measured": iterations, "test_images_measured": len(names),
+        "test_workers": measured["chosen"].test_workers,
         "run_s_baseline": round(run_s["baseline"], 2), "run_s": round(run_s["chosen"], 2),
         "run_cost_ratio": round(run_s["chosen"] / run_s["baseline"], 3),
         "train_ms_parts": {k: round(v, 2) for k, v in {**parts, "data": data_ms}.items()},
@@ -609,7 +614,7 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     }
     if workers > 1:
         per_worker = max(1, threads // workers)
-        side = _side_by_side_workers(profile_name, workers, iterations, len(images), per_worker)
+        side = _side_by_side_workers(profile_name, workers, iterations, len(names), per_worker)
         worker_train = float(np.mean([np.mean(w["train_ms"]) for w in side])) + data_ms
         worker_test = float(np.mean([np.mean(w["test_s"]) for w in side]))
         worker_run = run_iterations * worker_train / 1000 + val_images * worker_test

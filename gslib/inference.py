@@ -19,6 +19,8 @@ scale) of each box, written as the 6th column of the official prediction files.
 from __future__ import annotations
 
 import functools
+import queue
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +35,7 @@ from gslib.data.coco import detections_to_coco_results, load_coco, write_coco_re
 from gslib.data.wider import image_key, write_predictions
 from gslib.datasets import to_tensor
 from gslib.fast_rcnn import PROPOSAL_NMS, ensemble_scores, first_stage_boxes, second_stage_detections, select_proposals
+from gslib.store import cpu_threads
 
 # What detect_stages can read of a detector: "output", what it outputs (a two-stage detector's ensemble of the two
 # stages' scores, Sec. 6.3); "first", its first stage alone (a one-stage detector's output); "second", the
@@ -143,33 +146,103 @@ def to_wider_rows(dets: Detections) -> np.ndarray:
                             dets.scales.double().numpy()])
 
 
-def _predict_rows(detector, images_root, names, stages, progress: bool, detect_args: dict,
-                  clock=None) -> dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-    """:func:`detect_stages` on ``images_root/name`` for every name: ``{stage: (final rows, by_scale rows)}``,
-    each ``{image key: (K, 6) rows}`` (:func:`to_wider_rows`). ``clock`` (a :class:`gslib.store.WorkClock`)
-    ticks after each image."""
-    rows = {stage: ({}, {}) for stage in stages}
-    for name in tqdm(names, desc="detect", mininterval=2, disable=not progress):
+def test_workers(device: torch.device) -> int:
+    """How many images :func:`detect_files` detects at once by default: on the CPU, one per thread of the
+    process (each image then on one thread: the detector's small convolutions scale badly over threads, and
+    two images side by side on two cores took 0.65x the time of one after the other on both, measured by
+    ``python -m gslib.bench run``); on a GPU, one."""
+    return torch.get_num_threads() if device.type == "cpu" else 1
+
+
+def detect_files(detector, images_root, names, stages=("output",), workers: int = 1, autocast_dtype=None,
+                 progress: bool = False, clock=None,
+                 **detect_args) -> dict[str, dict[str, tuple[Detections, Detections]]]:
+    """:func:`detect_stages` on ``images_root/name`` for every name: ``{name: {stage: (final, by_scale)}}``,
+    in the order of ``names``; ``autocast_dtype``: the precision of the test (None: fp32). ``clock`` (a
+    :class:`gslib.store.WorkClock`) ticks after each image.
+
+    ``workers`` > 1 (the CPU): that many threads each detect every ``workers``-th image, on one torch thread
+    apiece (the process's thread count is set to 1 meanwhile). An image's detections then have the bits of a
+    one-thread sequential pass (:func:`gslib.store.cpu_threads`: the count orders torch's float sums),
+    whatever the number of workers."""
+    found = {}
+    with tqdm(total=len(names), desc="detect", mininterval=2, disable=not progress) as bar:
+        for name, result in _detected(detector, images_root, names, stages, workers, autocast_dtype, detect_args):
+            found[name] = result
+            bar.update(1)
+            if clock is not None:
+                clock.tick()
+    return {name: found[name] for name in names}
+
+
+def _detected(detector, images_root, names, stages, workers: int, autocast_dtype, detect_args: dict):
+    """Yields ``(name, detect_stages(...))`` for every name as each is done (see :func:`detect_files`)."""
+    device_type = next(detector.parameters()).device.type
+
+    def autocast():
+        return torch.autocast(device_type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
+
+    def one(name):
         with Image.open(Path(images_root) / name) as im:
-            found = detect_stages(detector, im.convert("RGB"), stages, **detect_args)
+            return detect_stages(detector, im.convert("RGB"), stages, **detect_args)
+
+    if workers <= 1:
+        with autocast():
+            for name in names:
+                yield name, one(name)
+        return
+
+    done, stop = queue.Queue(), threading.Event()
+
+    def detect_some(some):
+        try:
+            with autocast():  # autocast is per thread: each worker's own, entered once (its weights cast once)
+                for name in some:
+                    if stop.is_set():
+                        return
+                    done.put((name, one(name)))
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            done.put((None, error))
+
+    threads = [threading.Thread(target=detect_some, args=(names[k::workers],), daemon=True) for k in range(workers)]
+    with cpu_threads(1):
+        try:
+            for thread in threads:
+                thread.start()
+            for _ in names:
+                name, result = done.get()
+                if name is None:
+                    raise result
+                yield name, result
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+
+def _predict_rows(detector, images_root, names, stages, progress: bool, detect_args: dict, clock=None,
+                  workers: int = 1, autocast_dtype=None) -> dict[str, tuple[dict, dict]]:
+    """:func:`detect_files` as rows: ``{stage: (final rows, by_scale rows)}``, each ``{image key: (K, 6) rows}``
+    (:func:`to_wider_rows`)."""
+    rows = {stage: ({}, {}) for stage in stages}
+    for name, found in detect_files(detector, images_root, names, stages, workers, autocast_dtype, progress, clock,
+                                    **detect_args).items():
         for stage, (f, s) in found.items():
             rows[stage][0][image_key(name)], rows[stage][1][image_key(name)] = to_wider_rows(f), to_wider_rows(s)
-        if clock is not None:
-            clock.tick()
     return rows
 
 
 def predict_folder(detector, images_root, names, out_dir, progress: bool = True, coco_gt=None, stages_dir=None,
-                   clock=None, **detect_args) -> tuple[Path, Path]:
+                   clock=None, workers: int = 1, autocast_dtype=None, **detect_args) -> tuple[Path, Path]:
     """Run :func:`detect` on ``images_root/name`` for every name and write two official prediction folders:
     ``out_dir/final`` and ``out_dir/by_scale``. Returns both paths. With ``coco_gt`` (the COCO JSON of the
     same images, whose ``file_name`` are the names), the final detections are also written as COCO results,
     ``out_dir/coco_results.json``. With ``stages_dir`` (a two-stage detector), the same pass also writes the
     other stages as :func:`predict_stages` does, ``stages_dir/<stage>/final`` and ``.../by_scale`` (the output
-    is the same either way: :func:`detect_stages`). ``clock``: a :class:`gslib.store.WorkClock` to tick after
-    each image."""
+    is the same either way: :func:`detect_stages`). ``clock``, ``workers``, ``autocast_dtype``: as
+    :func:`detect_files`'s."""
     stages = ("output", *(s for s in STAGES if s != "output")) if stages_dir is not None else ("output",)
-    rows = _predict_rows(detector, images_root, names, stages, progress, detect_args, clock)
+    rows = _predict_rows(detector, images_root, names, stages, progress, detect_args, clock, workers, autocast_dtype)
     final, by_scale = rows["output"]
     for stage in stages[1:]:
         write_predictions(Path(stages_dir) / stage / "final", rows[stage][0])
@@ -184,13 +257,13 @@ def predict_folder(detector, images_root, names, out_dir, progress: bool = True,
 
 
 def predict_stages(detector, images_root, names, out_dir, stages=STAGES, progress: bool = True, clock=None,
-                   **detect_args) -> dict[str, tuple[Path, Path]]:
+                   workers: int = 1, autocast_dtype=None, **detect_args) -> dict[str, tuple[Path, Path]]:
     """:func:`predict_folder` for each of ``stages`` (:func:`detect_stages`, one forward pass per image and
     scale): the official prediction folders ``out_dir/<stage>/final`` and ``out_dir/<stage>/by_scale``.
     Returns ``{stage: (final folder, by_scale folder)}``."""
     out = {}
     for stage, (final, by_scale) in _predict_rows(detector, images_root, names, stages, progress, detect_args,
-                                                  clock).items():
+                                                  clock, workers, autocast_dtype).items():
         folder = Path(out_dir) / stage
         write_predictions(folder / "final", final)
         write_predictions(folder / "by_scale", by_scale)

@@ -20,12 +20,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from gslib.data.wider import read_wider_mat
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import Profile, read_config
-from gslib.inference import STAGES, predict_stages
+from gslib.inference import STAGES, predict_stages, test_workers
 from gslib.store import WorkClock, default_device, write_atomic
 from gslib.study import EVALUATION, GROUND_TRUTH, STAGE_PREDICTIONS, VAL_IMAGES
 from gslib.train import autocast_dtype_for, load_trained
@@ -65,13 +63,13 @@ def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dic
     else:
         device = default_device()
         detector = load_trained(run, device)
-        dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
         clock = WorkClock()  # without the time the process stood stopped
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            folders = predict_stages(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
-                                     run / STAGE_PREDICTIONS, STAGES, progress=progress, clock=clock,
-                                     scales=profile.test_scales, max_side=profile.test_max_side,
-                                     pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
+        folders = predict_stages(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
+                                 run / STAGE_PREDICTIONS, STAGES, progress=progress, clock=clock,
+                                 workers=test_workers(device),
+                                 autocast_dtype=autocast_dtype_for(profile, device),  # the training's precision
+                                 scales=profile.test_scales, max_side=profile.test_max_side,
+                                 pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
         seconds = clock.seconds
     aps = {stage: stage_aps(final, by_scale, gt, config.scales) for stage, (final, by_scale) in folders.items()}
     result = {"ap": aps, "images": len(gt.images), "inference_seconds": round(seconds, 2)}

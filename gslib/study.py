@@ -37,7 +37,7 @@ from gslib.datasets import pad_collate, to_tensor
 from gslib.diagnose import false_positive_kinds, recall_by_size
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
 from gslib.experiments import Experiment, Profile, is_complete, read_config, run_dir
-from gslib.inference import predict_folder
+from gslib.inference import predict_folder, test_workers
 from gslib.matcher import NEGATIVE, POSITIVE
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
@@ -71,32 +71,36 @@ def get_run(config: Experiment, profile: Profile, progress: bool = True,
 STAGE_PREDICTIONS = Path("predictions") / "stages"
 
 
-def predict_run(run: Path, profile: Profile, progress: bool = True):
+def predict_run(run: Path, profile: Profile, progress: bool = True, workers: int | None = None):
     """The trained detector's detections on the validation set with the profile's test settings, written to
     ``run/predictions`` (see the module docstring); a two-stage detector's stages alone too, from the same pass,
-    in ``run/``:data:`STAGE_PREDICTIONS` (:mod:`gslib.stages` evaluates them). Returns ``(final, by_scale,
-    seconds)``, the two :class:`gslib.data.wider.Predictions` and the time they took."""
+    in ``run/``:data:`STAGE_PREDICTIONS` (:mod:`gslib.stages` evaluates them). ``workers``: images detected at
+    once (:func:`gslib.inference.detect_files`; None: :func:`gslib.inference.test_workers`). Returns ``(final,
+    by_scale, seconds, threads)``: the two :class:`gslib.data.wider.Predictions`, the time they took, and the
+    torch threads each image was detected on (None on a GPU), which the detections' bits depend on."""
     device = default_device()
     detector = load_trained(run, device)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     coco_gt = profile.path(COCO_VAL)
-    dtype = autocast_dtype_for(profile, device)  # the test runs in the precision the detector trained in
+    workers = test_workers(device) if workers is None else workers
     clock = WorkClock()  # the test's time without the time the process stood stopped
-    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
-                                         run / "predictions", scales=profile.test_scales,
-                                         max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
-                                         nms_threshold=profile.nms_thresh, progress=progress,
-                                         coco_gt=coco_gt if coco_gt.is_file() else None,
-                                         stages_dir=run / STAGE_PREDICTIONS if read_config(run)[0].second_stage
-                                         else None, clock=clock)
-    return final, by_scale, clock.seconds
+    final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
+                                     run / "predictions", scales=profile.test_scales,
+                                     max_side=profile.test_max_side, pre_nms_top_k=profile.pre_nms_top_n,
+                                     nms_threshold=profile.nms_thresh, progress=progress,
+                                     coco_gt=coco_gt if coco_gt.is_file() else None,
+                                     stages_dir=run / STAGE_PREDICTIONS if read_config(run)[0].second_stage
+                                     else None, clock=clock, workers=workers,
+                                     # the test runs in the precision the detector trained in
+                                     autocast_dtype=autocast_dtype_for(profile, device))
+    threads = (1 if workers > 1 else torch.get_num_threads()) if device.type == "cpu" else None
+    return final, by_scale, clock.seconds, threads
 
 
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     """Detect on the validation set and evaluate (see the module docstring); returns evaluation.json. Also
     writes diagnostics.json while the predictions are here (they are not committed)."""
-    final, by_scale, seconds = predict_run(run, profile, progress)
+    final, by_scale, seconds, threads = predict_run(run, profile, progress)
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     aps = {k: v.ap for k, v in evaluate_wider(final, gt).items() if not k.startswith("@")}
     aps.update({k: v.ap for k, v in evaluate_wider(by_scale, gt).items() if "@" in k})  # "@16", "easy@16", ...
@@ -108,7 +112,7 @@ def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:
     result = {"ap": {k: float(v) for k, v in aps.items()}, "images": len(gt.images),
               "inference_seconds": round(seconds, 2),
               # the detections' bits depend on it (gslib.store.cpu_threads): remake_predictions uses it
-              "cpu_threads": torch.get_num_threads() if default_device().type == "cpu" else None}
+              "cpu_threads": threads}
     write_atomic(run / EVALUATION, json.dumps(result, indent=1) + "\n")
     (run / DIAGNOSTICS).unlink(missing_ok=True)  # of earlier predictions, if any
     diagnostics(run, profile)
@@ -129,8 +133,10 @@ def remake_predictions(run: Path, profile: Profile, progress: bool = False) -> P
     evaluation = json.loads((run / EVALUATION).read_text())
     stored = evaluation["ap"]
     _remake_weights(run, progress)
-    with cpu_threads(evaluation.get("cpu_threads")):  # records without it: this process's count
-        final, _, seconds = predict_run(run, profile, progress)
+    # One image after the other on the record's thread count (records without it: this process's count): the
+    # bits of its detections, whether they were made one by one or side by side (detect_files).
+    with cpu_threads(evaluation.get("cpu_threads")):
+        final, _, seconds, _ = predict_run(run, profile, progress, workers=1)
     again = {k: float(v.ap) for k, v in evaluate_wider(final, read_wider_mat(profile.path(GROUND_TRUTH))).items()
              if k in SUBSETS}
     differ = {k: (stored.get(k), v) for k, v in again.items() if stored.get(k) != v}

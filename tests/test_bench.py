@@ -64,7 +64,7 @@ def test_train_benchmark_times_rs_and_gs_on_the_same_batch():
     # By experiment name (what gslib.runs prices never-trained experiments from): every detector timed, Table
     # 13's two-stage rows among them, with the medians above.
     by_name = result["ms_per_iteration"]
-    assert set(by_name) == {"FPN-finest", "FPN-finest-sampling", "RetinaFace", "RetinaFace-sampling",
+    assert set(by_name) == {"FPN-finest", "FPN-finest-sampling", "RetinaFace-IoU35", "RetinaFace-IoU35-sampling",
                             *(c.name for c in TABLE13.values() if c.second_stage)}
     assert by_name["FPN-finest-sampling"] == result["gs_ms"]["median"]
     assert by_name[TABLE13["+GS"].name] == result["fast_rcnn_gs_ms"]["median"]
@@ -135,6 +135,7 @@ def test_run_benchmark_prices_a_run_from_its_parts():
     assert abs(r["run_cost_ratio_network_only"] - ratio_network) <= 0.01 / r["run_s_baseline"] + 0.002
     # The data as a run reads it: smoke trains half an epoch, so every image it reads is decoded.
     assert r["data_ms_per_iteration"] == r["data_ms_first_epoch"] and r["data_ms_cached"] > 0
+    assert r["test_workers"] == r["threads"]  # images detected at once: one per thread (evaluate_run's)
     # Two workers at once (the queue's --workers 2): the machine completes 2 runs in one worker's run time.
     assert r["workers"] == 2 and r["threads_per_worker"] == 1 and r["train_ms_spread_per_worker"]["n"] == 2 * 2
     per_worker = r["iterations_per_run"] * r["train_ms_per_worker"] / 1000 + r["test_images"] * r[

@@ -11,6 +11,7 @@ from gslib.fast_rcnn import FastRCNNHead
 from gslib.inference import (
     Detections,
     detect,
+    detect_files,
     detect_stages,
     predict_folder,
     predict_stages,
@@ -18,6 +19,7 @@ from gslib.inference import (
     to_wider_rows,
 )
 from gslib.model import Detector
+from gslib.store import cpu_threads
 
 
 def test_pyramid_scales_respect_the_side_limit():
@@ -163,3 +165,45 @@ def test_each_stage_of_a_two_stage_detector_from_one_pass(tmp_path):
     assert folders["second"][0] == tmp_path / "pred" / "second" / "final"
     assert np.allclose(read_predictions(folders["second"][0])["0--E/a"][:, 4], 0.75)
     assert read_predictions(folders["output"][0])["0--E/a"].shape == (1, 6)
+
+
+def _images(root, count):
+    """``count`` noisy RGB images of a few sizes under ``root/0--E``; their names."""
+    rng = np.random.default_rng(0)
+    (root / "0--E").mkdir(parents=True)
+    names = []
+    for k in range(count):
+        size = (96 + 32 * (k % 3), 64 + 16 * (k % 2))
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / "0--E" / f"{k}.png")
+        names.append(f"0--E/{k}.png")
+    return names
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for stage in a for pair in zip(a[stage], b[stage]) for x, y in zip(*pair))
+
+
+def test_images_detected_side_by_side_have_the_bits_of_one_thread_one_after_the_other(tmp_path):
+    torch.manual_seed(0)
+    detector = Detector(fpn_finest(), "resnet10", width_divisor=8, channels=16, head_channels=16).eval()
+    names = _images(tmp_path, 5)
+    args = dict(scales=(0.5, 1.0), min_score=0.0, pre_nms_top_k=200)
+    for dtype in (None, torch.bfloat16):
+        with cpu_threads(1):
+            alone = detect_files(detector, tmp_path, names, autocast_dtype=dtype, **args)
+        with cpu_threads(2):
+            side = detect_files(detector, tmp_path, names, workers=3, autocast_dtype=dtype, **args)
+            assert torch.get_num_threads() == 2  # the caller's count, restored
+        assert list(side) == names and all(_same(alone[n], side[n]) for n in names)
+        assert all(len(alone[n]["output"][0].scores) for n in names)
+        if dtype is None:
+            fp32 = side
+    # autocast is per thread: each worker enters it (bf16 scores differ from fp32's)
+    assert not all(_same(fp32[n], side[n]) for n in names)
+
+
+def test_an_error_in_a_detecting_thread_reaches_the_caller(tmp_path):
+    detector = Detector(fpn_finest(), "resnet10", width_divisor=8, channels=16, head_channels=16).eval()
+    names = [*_images(tmp_path, 3), "0--E/missing.png"]
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        detect_files(detector, tmp_path, names, workers=2, scales=(1.0,))

@@ -151,7 +151,7 @@ def test_diagnostics_of_a_record_without_predictions_detect_again_and_check_the_
     (run / "diagnostics.json").unlink()
     capsys.readouterr()
     recorded, seen, predict = json.loads((run / "evaluation.json").read_text())["cpu_threads"], [], study.predict_run
-    monkeypatch.setattr(study, "predict_run", lambda *a: seen.append(torch.get_num_threads()) or predict(*a))
+    monkeypatch.setattr(study, "predict_run", lambda *a, **k: seen.append(torch.get_num_threads()) or predict(*a, **k))
     with cpu_threads(3):  # detected again on the evaluation's thread count, not this process's
         assert diagnostics(run, SMOKE) == stored
     assert seen == [recorded] and recorded == torch.get_num_threads()
