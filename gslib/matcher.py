@@ -82,19 +82,23 @@ def _covered_by(anchors: torch.Tensor, boxes: torch.Tensor, min_iou: float, min_
     """(A,) bool: the anchor has IoU >= min_iou with some box, or (min_ioa given) >= min_ioa of its area
     inside one."""
     chunk = max(1, max_pairs // boxes.shape[0])
-    area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
-    box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    # Intersection by hand: torchvision has no intersection-over-anchor-area. On (A, 1) columns against
+    # (1, M) rows: the (A, M, 2) broadcast of corner pairs took 4x the time on the CPU for the same values.
+    x1, y1, x2, y2 = (anchors[:, k, None].contiguous() for k in range(4))
+    bx1, by1, bx2, by2 = (boxes[None, :, k].contiguous() for k in range(4))
+    area = (x2 - x1) * (y2 - y1)
+    box_area = (bx2 - bx1) * (by2 - by1)
     out = torch.empty(anchors.shape[0], dtype=torch.bool, device=anchors.device)
     for start in range(0, anchors.shape[0], chunk):
-        a, a_area = anchors[start:start + chunk], area[start:start + chunk, None]
-        # Intersection by hand: torchvision has no intersection-over-anchor-area.
-        wh = (torch.minimum(a[:, None, 2:], boxes[None, :, 2:]) - torch.maximum(a[:, None, :2], boxes[None, :, :2]))
-        inter = wh.clamp(min=0).prod(dim=2)
-        iou = inter / (a_area + box_area[None] - inter).clamp(min=1e-9)
+        rows = slice(start, start + chunk)
+        w = (torch.minimum(x2[rows], bx2) - torch.maximum(x1[rows], bx1)).clamp(min=0)
+        h = (torch.minimum(y2[rows], by2) - torch.maximum(y1[rows], by1)).clamp(min=0)
+        inter = w * h
+        iou = inter / (area[rows] + box_area - inter).clamp(min=1e-9)
         covered = iou >= min_iou
         if min_ioa is not None:
-            covered |= inter >= min_ioa * a_area
-        out[start:start + chunk] = covered.any(dim=1)
+            covered |= inter >= min_ioa * area[rows]
+        out[rows] = covered.any(dim=1)
     return out
 
 

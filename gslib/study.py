@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import time
@@ -644,15 +645,21 @@ def small_not_large_verdict(claim: str, tables: dict[str, pd.DataFrame], small: 
             "ours": "; ".join(words) + f"; helps = interval above 0, not = interval below +{margin}"}
 
 
+DIFFERENCE_PANELS_PER_ROW = 4
+
+
 def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | None = None):
     """A forest plot of :func:`compare`'s tables: for each ``{label: tables}`` entry and column, the mean
     difference over seeds with its 95% interval (bar) and each seed's difference (dots); the band of
     +-``margin`` when the claim is one of equality."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns) + 1.5, 0.45 * len(tables) + 1.4),
+    columns = list(columns)
+    ncols = min(len(columns), DIFFERENCE_PANELS_PER_ROW)  # wrapped: a row of seven panels is unreadable
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 1.5, nrows * (0.45 * len(tables) + 1.4)),
                              sharey=True, squeeze=False)
-    for ax, c in zip(axes[0], columns):
+    for ax, c in zip(axes.flat, columns):
         for y, table in enumerate(tables.values()):
             rows = table[table["column"] == c]
             mean = rows[rows["seed"] == "mean"].iloc[0]
@@ -667,10 +674,12 @@ def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | N
         ax.set_title(c)
         ax.set_xlabel("AP difference")
         ax.grid(axis="x", alpha=0.3)
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
     axes[0, 0].set_yticks(range(len(tables)), list(tables))
     axes[0, 0].invert_yaxis()
     if margin is not None:
-        axes[0, -1].legend(fontsize=7, loc="lower right")
+        axes.flat[len(columns) - 1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 

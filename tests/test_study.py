@@ -261,6 +261,10 @@ def test_equivalence_verdict_needs_every_interval_inside_the_margin():
     assert EQUIVALENCE_MARGIN == equivalence_verdict.__defaults__[0]
     fig = plot_differences({"P2 - P3": equal, "a - c": wide}, ["all"], margin=0.02)
     assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["P2 - P3", "a - c"]
+    # Seven columns wrap into two rows of four (the eighth panel hidden), every label on the first row's axis.
+    fig = plot_differences({"P2 - P3": equal}, ["all"] * 7)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 8 and len(shown) == 7 and len({round(ax.get_position().y0, 3) for ax in shown}) == 2
 
 
 def test_plot_by_stride_draws_one_line_per_map_in_stride_order():
