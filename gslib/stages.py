@@ -14,21 +14,36 @@ its predictions deleted), it detects again with the profile's test settings for 
 (:func:`gslib.inference.predict_stages`) and times that pass. A second call reads ``stages.json`` back. A run
 without a second stage has nothing to split: :class:`ValueError`. ``evaluation.json`` itself is left as
 :func:`gslib.study.evaluate_run` wrote it; ``ap["output"]`` equals its ``ap`` (the same detections).
+
+``swapped_selection(run, profile)`` evaluates the detector's output with the *other* test-time proposal cut
+(:func:`gslib.fast_rcnn.select_proposals`): a Grouped Fast R-CNN tested with the global top K, a Fast R-CNN with
+the top K of every reference-scale group (eq. 4). With ``evaluation.json`` it separates what grouping does in
+training from what it does at test. Stored as ``proposal_selection.json``:
+
+    {"grouped": false, "ap": {...}, "images": 500, "inference_seconds": 64.0, "cpu_threads": 1}
+
+(``grouped``: the cut used for these APs, the opposite of the detector's own).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import torch
+
 from gslib.data.wider import read_wider_mat
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import Profile, read_config
-from gslib.inference import STAGES, predict_stages, test_workers
+from gslib.inference import STAGES, predict_folder, predict_stages, test_workers
 from gslib.store import WorkClock, default_device, write_atomic
 from gslib.study import EVALUATION, GROUND_TRUTH, STAGE_PREDICTIONS, VAL_IMAGES
 from gslib.train import autocast_dtype_for, load_trained
 
 STAGES_FILE = "stages.json"
+SWAPPED_FILE = "proposal_selection.json"
+SWAPPED_PREDICTIONS = Path("predictions") / "swapped_selection"
+# The test-time proposal cuts (select_proposals' ``grouped``), by name.
+CUTS = {False: "global top K", True: "top K per group"}
 
 
 def stage_aps(final: Path, by_scale: Path, gt, scales) -> dict[str, float]:
@@ -75,3 +90,44 @@ def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dic
     result = {"ap": aps, "images": len(gt.images), "inference_seconds": round(seconds, 2)}
     write_atomic(path, json.dumps(result, indent=1) + "\n")
     return result
+
+
+def swapped_selection(run: Path, profile: Profile, progress: bool = False) -> dict:
+    """The two-stage run's output with the other test-time proposal cut (see the module docstring), computed
+    once from its weights and stored as ``proposal_selection.json``."""
+    run = Path(run)
+    path = run / SWAPPED_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    config, _ = read_config(run)
+    if not config.second_stage:
+        raise ValueError(f"{run}: {config.name} has no second stage, so no proposals to select")
+    gt = read_wider_mat(profile.path(GROUND_TRUTH))
+    device = default_device()
+    detector = load_trained(run, device)
+    detector.grouped = not detector.grouped
+    clock = WorkClock()  # without the time the process stood stopped
+    workers = test_workers(device)
+    final, by_scale = predict_folder(detector, profile.path(VAL_IMAGES), [im.name for im in gt.images],
+                                     run / SWAPPED_PREDICTIONS, progress=progress, clock=clock, workers=workers,
+                                     autocast_dtype=autocast_dtype_for(profile, device),  # the training's
+                                     scales=profile.test_scales, max_side=profile.test_max_side,
+                                     pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
+    result = {"grouped": detector.grouped, "ap": stage_aps(final, by_scale, gt, config.scales),
+              "images": len(gt.images), "inference_seconds": round(clock.seconds, 2),
+              "cpu_threads": (1 if workers > 1 else torch.get_num_threads()) if device.type == "cpu" else None}
+    write_atomic(path, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def by_test_cut(runs: list[tuple[Path, dict]], profile: Profile) -> dict[str, list[dict]]:
+    """A two-stage row's evaluations per seed under each test-time proposal cut (:data:`CUTS`): its own (its
+    ``evaluation.json``) and the other (:func:`swapped_selection`), ``{cut: [evaluation per seed]}``, each as
+    :func:`gslib.study.seed_table` reads it. runs: ``[(run directory, evaluation)]``, seed by seed."""
+    swapped = [swapped_selection(run, profile) for run, _ in runs]
+    other = {s["grouped"] for s in swapped}
+    if len(other) != 1:
+        raise ValueError(f"the runs of one row select their proposals differently: {[run for run, _ in runs]}")
+    other = other.pop()
+    return {CUTS[not other]: [evaluation for _, evaluation in runs],
+            CUTS[other]: [{**evaluation, "ap": s["ap"]} for s, (_, evaluation) in zip(swapped, runs)]}

@@ -330,6 +330,15 @@ def seed_table(results: dict[str, list[dict]], columns=("easy", "medium", "hard"
     return pd.DataFrame(rows)
 
 
+def paired_gain(before: list[dict], after: list[dict], column: str = "all") -> str:
+    """``after`` minus ``before`` in AP ``column``, paired by seed (the i-th evaluation of each), as
+    ``"+0.012 [-0.003, +0.027]"``: the mean difference and its Student-t 95% interval over seeds."""
+    if len(before) != len(after):
+        raise ValueError(f"paired by seed: {len(before)} evaluations before, {len(after)} after")
+    mean, lo, hi = mean_interval([b["ap"][column] - a["ap"][column] for a, b in zip(before, after)])
+    return f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def trained_threads(run: Path) -> int | None:
     """The CPU threads the run trained on: its metrics.json's ``cpu_threads``; records written before they
     held it trained on their profile's (config.json)."""

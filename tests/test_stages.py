@@ -8,7 +8,7 @@ import torch
 
 from gslib import stages as stages_module
 from gslib.experiments import SMOKE, TABLE13, experiment, run_dir
-from gslib.stages import STAGES_FILE, stage_evaluation
+from gslib.stages import CUTS, STAGES_FILE, SWAPPED_FILE, by_test_cut, stage_evaluation, swapped_selection
 from gslib.study import evaluated_run
 
 torch.set_num_threads(1)  # tiny convolutions: a second thread only waits for a core the machine may not have
@@ -51,3 +51,32 @@ def test_a_one_stage_run_has_no_stages_to_split(tmp_path):
                                                "profile": SMOKE.__dict__}))
     with pytest.raises(ValueError, match="FPN-finest-sampling has no second stage"):
         stage_evaluation(d, SMOKE)
+
+
+def test_the_other_proposal_cut_at_test_is_the_only_difference(tmp_path, monkeypatch):
+    run, evaluation = evaluated_run(TABLE13["+GS"], SMOKE, progress=False, runs=tmp_path)
+    swapped = swapped_selection(run, SMOKE)
+    # Grouped Fast R-CNN tested with the global top K; stored once and read back.
+    assert swapped["grouped"] is False and set(swapped["ap"]) == set(evaluation["ap"])
+    assert swapped["images"] == evaluation["images"] and swapped["cpu_threads"] == 1
+    stamp = (run / SWAPPED_FILE).stat().st_mtime_ns
+    assert swapped_selection(run, SMOKE) == swapped and (run / SWAPPED_FILE).stat().st_mtime_ns == stamp
+    # Swapping a detector that was swapped already gives back its own cut, and then exactly its evaluation's APs.
+    (run / SWAPPED_FILE).unlink()
+    load = stages_module.load_trained
+
+    def swapped_already(*args):
+        detector = load(*args)
+        detector.grouped = not detector.grouped
+        return detector
+    monkeypatch.setattr(stages_module, "load_trained", swapped_already)
+    back = swapped_selection(run, SMOKE)
+    assert back["grouped"] is True and back["ap"] == evaluation["ap"]
+    monkeypatch.undo()
+    # A row's evaluations by test cut: its own is its evaluation.json, the other its proposal_selection.json.
+    (run / SWAPPED_FILE).unlink()
+    cuts = by_test_cut([(run, evaluation)], SMOKE)
+    assert cuts == {CUTS[True]: [evaluation], CUTS[False]: [{**evaluation, "ap": swapped["ap"]}]}
+    with pytest.raises(ValueError, match="no second stage"):
+        swapped_selection(evaluated_run(experiment("FPN-finest-sampling"), SMOKE, progress=False, runs=tmp_path)[0],
+                          SMOKE)

@@ -25,6 +25,7 @@ from gslib.study import (
     joint_verdict,
     migrate_counts,
     order_verdict,
+    paired_gain,
     plot_by_stride,
     plot_curves,
     plot_differences,
@@ -406,3 +407,12 @@ def test_run_costs_set_each_row_against_the_base_on_the_same_thread_count(tmp_pa
     assert table.loc[("two-stage", 2), "test s per image over base"] == pytest.approx(0.1)
     # A record without cpu_threads trained on its profile's (1): no base run on 1 thread to set it against.
     assert table.loc[("two-stage", 1), "seeds"] == 1 and np.isnan(table.loc[("two-stage", 1), "train / base"])
+
+
+def test_paired_gain_is_the_mean_difference_by_seed_with_its_interval():
+    before = [{"ap": {"all": a}} for a in (0.30, 0.40, 0.50)]
+    after = [{"ap": {"all": a}} for a in (0.32, 0.41, 0.53)]
+    # differences 0.02, 0.01, 0.03: mean 0.02, sd 0.01, t(0.975, 2) = 4.303 -> +-0.0248
+    assert paired_gain(before, after) == "+0.020 [-0.005, +0.045]"
+    with pytest.raises(ValueError, match="paired by seed"):
+        paired_gain(before, after[:2])
