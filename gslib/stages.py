@@ -57,6 +57,14 @@ def stage_aps(final: Path, by_scale: Path, gt, scales) -> dict[str, float]:
     return {k: float(v) for k, v in aps.items()}
 
 
+def _two_stage_config(run: Path, why: str):
+    """The run's Experiment; ValueError, saying ``why`` it matters, when it has no second stage."""
+    config, _ = read_config(run)
+    if not config.second_stage:
+        raise ValueError(f"{run}: {config.name} has no second stage: {why}")
+    return config
+
+
 def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dict:
     """The per-stage evaluation of the two-stage run ``run`` (see the module docstring), computed once from
     its weights and stored as ``stages.json``."""
@@ -64,9 +72,7 @@ def stage_evaluation(run: Path, profile: Profile, progress: bool = False) -> dic
     path = run / STAGES_FILE
     if path.is_file():
         return json.loads(path.read_text())
-    config, _ = read_config(run)
-    if not config.second_stage:
-        raise ValueError(f"{run}: {config.name} has no second stage; its evaluation.json is its only stage")
+    config = _two_stage_config(run, "its evaluation.json is its only stage")
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     # evaluate_run's pass: the output in run/predictions, the other stages beside it.
     folders = {stage: (run / STAGE_PREDICTIONS / stage / "final", run / STAGE_PREDICTIONS / stage / "by_scale")
@@ -99,9 +105,7 @@ def swapped_selection(run: Path, profile: Profile, progress: bool = False) -> di
     path = run / SWAPPED_FILE
     if path.is_file():
         return json.loads(path.read_text())
-    config, _ = read_config(run)
-    if not config.second_stage:
-        raise ValueError(f"{run}: {config.name} has no second stage, so no proposals to select")
+    config = _two_stage_config(run, "so no proposals to select")
     gt = read_wider_mat(profile.path(GROUND_TRUTH))
     device = default_device()
     detector = load_trained(run, device)
