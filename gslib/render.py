@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,26 @@ from gslib.claims import tally, verdicts
 from gslib.paths import results_dir
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+STYLESHEET = "notebook.css"  # the nbconvert template's style sheets, shared by every page
+# The template's inline style sheets in a page's head (the tables' own ``<style scoped>`` sit in the body).
+_HEAD_STYLE = re.compile(r'<style type="text/css">(.*?)</style>\n?', re.S)
+
+
+def share_stylesheet(page: str, folder: Path) -> str:
+    """``page`` (an nbconvert HTML page) with its head's inline style sheets replaced by a link to
+    ``folder/``:data:`STYLESHEET`, written from the first page; a page whose style sheets differ from the file's
+    keeps its own (every page carried the same ~300 KB of CSS)."""
+    head_end = page.index("</head>")
+    styles = "\n".join(_HEAD_STYLE.findall(page[:head_end]))  # the sheets' CSS, without their tags
+    if not styles:
+        return page
+    sheet = folder / STYLESHEET
+    if not sheet.is_file():
+        sheet.write_text(styles)
+    if sheet.read_text() != styles:
+        return page
+    head = _HEAD_STYLE.sub("", page[:head_end], count=0)
+    return head.replace("</title>", f'</title><link rel="stylesheet" href="{STYLESHEET}">', 1) + page[head_end:]
 
 
 def title(notebook: nbformat.NotebookNode, default: str) -> str:
@@ -52,6 +73,7 @@ def render(profile: str = "default") -> Path:
                                 f"PROFILE={profile}` first")
     out = root / "html"
     out.mkdir(parents=True, exist_ok=True)
+    (out / STYLESHEET).unlink(missing_ok=True)  # of an earlier nbconvert, whose style sheets may differ
     exporter = HTMLExporter(template_name="lab")
     claims = verdicts(profile)
     rows = []
@@ -62,9 +84,9 @@ def render(profile: str = "default") -> Path:
             raise ValueError(f"{path}: not a notebook ({error})") from error
         if errors(notebook):
             print(f"{path}: {errors(notebook)} cells ended in an error")
-        body, _ = exporter.from_notebook_node(notebook)
+        body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title(notebook, path.stem)}})
         page = out / f"{path.stem}.html"
-        page.write_text(body)
+        page.write_text(share_stylesheet(body, out))
         shows = check_page(page)
         judged = claims[claims["notebook"] == path.stem[:2]]["verdict"]
         rows.append((f"<a href='{page.name}'>{html.escape(title(notebook, path.stem))}</a>",

@@ -45,6 +45,23 @@ def test_render_writes_every_notebook_and_an_index_linking_them(tmp_path, monkey
     assert render.check_page(tmp_path / "html" / "01_first.html") == {"figures": 1, "tables": 1}
     assert render.errors(nb) == 1
     assert render.title(nbformat.v4.new_notebook(), "untitled") == "untitled"
+    # Every page links the one style sheet instead of carrying it; each is titled by its notebook.
+    sheet = tmp_path / "html" / render.STYLESHEET
+    assert sheet.stat().st_size > 10_000 and "<style" not in sheet.read_text()
+    for name, heading in (("01_first", "01 — First"), ("02_second", "02 — Second")):
+        page = (tmp_path / "html" / f"{name}.html").read_text()
+        assert f'<link rel="stylesheet" href="{render.STYLESHEET}">' in page and f"<title>{heading}</title>" in page
+        assert '<style type="text/css">' not in page[:page.index("</head>")]
+
+
+def test_a_page_whose_style_sheets_differ_keeps_its_own(tmp_path):
+    page = '<html><head><title>t</title><style type="text/css">a{}</style>\n</head><body>x</body></html>'
+    shared = render.share_stylesheet(page, tmp_path)
+    assert shared == ('<html><head><title>t</title><link rel="stylesheet" href="notebook.css"></head>'
+                      '<body>x</body></html>')
+    assert (tmp_path / render.STYLESHEET).read_text() == "a{}"  # CSS, without the tags
+    other = page.replace("a{}", "b{}")
+    assert render.share_stylesheet(other, tmp_path) == other
 
 
 def test_render_without_executed_notebooks_says_what_to_run(tmp_path, monkeypatch):
