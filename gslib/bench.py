@@ -61,6 +61,7 @@ from gslib.inference import detect_files, test_workers
 from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
 from gslib.sampling import group_sample
+from gslib.study import GROUND_TRUTH, VAL_IMAGES
 from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
 DEFAULT_STATS = WIDER_STATS
@@ -388,7 +389,7 @@ def _run_inputs(chosen, iterations: int, test_images: int):
     """What :func:`bench_run` times: the first ``iterations + 1`` training batches of seed 0 (and the ms to
     read each: decoded, as a run's first epoch does, and from the dataset's cache, as its later epochs do), the
     run's iteration count, the names of ``test_images`` val images spread over the val set (below
-    :func:`_val_root`), and the val set's size."""
+    :func:`_val_names`), and the val set's size."""
     if chosen.synth_profile:
         synth.ensure(synth.PROFILES[chosen.synth_profile], chosen.path(""), progress=False)
     dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
@@ -408,13 +409,14 @@ def _run_inputs(chosen, iterations: int, test_images: int):
         start = time.perf_counter()
         batches.append(pad_collate([dataset[key] for key in keys]))  # later epochs: from the cache
         read_ms.append((time.perf_counter() - start) * 1000)
-    gt = read_wider_mat(chosen.path("eval_tools/ground_truth"))
-    names = [im.name for im in gt.images][:: max(1, len(gt.images) // test_images)][:test_images]
-    return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), names, len(gt.images)
+    names, val_images = _val_names(chosen, test_images)
+    return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), names, val_images
 
 
-def _val_root(profile) -> Path:
-    return profile.path("WIDER_val/images")
+def _val_names(profile, count: int) -> tuple[list[str], int]:
+    """``count`` val image names spread over the profile's val set, and the val set's size."""
+    gt = read_wider_mat(profile.path(GROUND_TRUTH))
+    return [im.name for im in gt.images][:: max(1, len(gt.images) // count)][:count], len(gt.images)
 
 
 class _Engine:
@@ -472,8 +474,8 @@ class _Engine:
         """Seconds per image to detect the val images ``names`` (read from disk, as evaluate_run does)."""
         self.model.eval()
         start = time.perf_counter()
-        detect_files(self.model, _val_root(self.profile), names, workers=self.test_workers, autocast_dtype=self.dtype,
-                     scales=self.profile.test_scales, max_side=self.profile.test_max_side,
+        detect_files(self.model, self.profile.path(VAL_IMAGES), names, workers=self.test_workers,
+                     autocast_dtype=self.dtype, scales=self.profile.test_scales, max_side=self.profile.test_max_side,
                      pre_nms_top_k=self.profile.pre_nms_top_n, nms_threshold=self.profile.nms_thresh)
         return (time.perf_counter() - start) / len(names)
 
