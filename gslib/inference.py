@@ -154,6 +154,14 @@ def test_workers(device: torch.device) -> int:
     return torch.get_num_threads() if device.type == "cpu" else 1
 
 
+def detection_threads(device: torch.device, workers: int) -> int | None:
+    """The torch threads each image is detected on by :func:`detect_files` with ``workers`` (what its
+    detections' bits depend on): 1 side by side, the process's count one after the other; None on a GPU."""
+    if device.type != "cpu":
+        return None
+    return 1 if workers > 1 else torch.get_num_threads()
+
+
 def detect_files(detector, images_root, names, stages=("output",), workers: int = 1, autocast_dtype=None,
                  progress: bool = False, clock=None,
                  **detect_args) -> dict[str, dict[str, tuple[Detections, Detections]]]:

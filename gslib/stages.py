@@ -29,12 +29,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from gslib.data.wider import read_wider_mat
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import Profile, read_config
-from gslib.inference import STAGES, predict_folder, predict_stages, test_workers
+from gslib.inference import STAGES, detection_threads, predict_folder, predict_stages, test_workers
 from gslib.store import WorkClock, default_device, write_atomic
 from gslib.study import EVALUATION, GROUND_TRUTH, STAGE_PREDICTIONS, VAL_IMAGES
 from gslib.train import autocast_dtype_for, load_trained
@@ -119,7 +117,7 @@ def swapped_selection(run: Path, profile: Profile, progress: bool = False) -> di
                                      pre_nms_top_k=profile.pre_nms_top_n, nms_threshold=profile.nms_thresh)
     result = {"grouped": detector.grouped, "ap": stage_aps(final, by_scale, gt, config.scales),
               "images": len(gt.images), "inference_seconds": round(clock.seconds, 2),
-              "cpu_threads": (1 if workers > 1 else torch.get_num_threads()) if device.type == "cpu" else None}
+              "cpu_threads": detection_threads(device, workers)}
     write_atomic(path, json.dumps(result, indent=1) + "\n")
     return result
 

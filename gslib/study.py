@@ -38,7 +38,7 @@ from gslib.datasets import pad_collate, to_tensor
 from gslib.diagnose import false_positive_kinds, recall_by_size
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image
 from gslib.experiments import Experiment, Profile, is_complete, read_config, run_dir
-from gslib.inference import predict_folder, test_workers
+from gslib.inference import detection_threads, predict_folder, test_workers
 from gslib.matcher import NEGATIVE, POSITIVE
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
@@ -94,8 +94,7 @@ def predict_run(run: Path, profile: Profile, progress: bool = True, workers: int
                                      else None, clock=clock, workers=workers,
                                      # the test runs in the precision the detector trained in
                                      autocast_dtype=autocast_dtype_for(profile, device))
-    threads = (1 if workers > 1 else torch.get_num_threads()) if device.type == "cpu" else None
-    return final, by_scale, clock.seconds, threads
+    return final, by_scale, clock.seconds, detection_threads(device, workers)
 
 
 def evaluate_run(run: Path, profile: Profile, progress: bool = True) -> dict:

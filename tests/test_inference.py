@@ -13,6 +13,7 @@ from gslib.inference import (
     detect,
     detect_files,
     detect_stages,
+    detection_threads,
     predict_folder,
     predict_stages,
     pyramid_scales,
@@ -207,3 +208,10 @@ def test_an_error_in_a_detecting_thread_reaches_the_caller(tmp_path):
     names = [*_images(tmp_path, 3), "0--E/missing.png"]
     with pytest.raises(FileNotFoundError, match=r"missing\.png"):
         detect_files(detector, tmp_path, names, workers=2, scales=(1.0,))
+
+
+def test_the_threads_an_image_is_detected_on():
+    with cpu_threads(3):
+        assert detection_threads(torch.device("cpu"), 1) == 3  # one image after the other: the process's count
+        assert detection_threads(torch.device("cpu"), 3) == 1  # side by side: one thread each
+    assert detection_threads(torch.device("cuda"), 1) is None
