@@ -63,7 +63,7 @@ def smooth_l1_loss(deltas: torch.Tensor, anchors: torch.Tensor, gt_boxes: torch.
 def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, labels: torch.Tensor,
                    matched_boxes: torch.Tensor, samples, groups: torch.Tensor | None = None,
                    num_groups: int = 1, cls_loss=softmax_ce, reg_loss=ls_iou_loss,
-                   eta: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   eta: float = 1.0, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 2: ``sum_s  L_cls,s / (|P_s| + |N_s|)  +  eta * L_reg,s / |P_s|``.
 
     With ``groups=None`` there is one group and this is the ordinary RS normalisation
@@ -74,13 +74,15 @@ def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Te
     the ground truth of each anchor (read only at positives), samples: the :class:`gslib.sampling.Samples` of a
     sampler (``pos``, ``neg`` index tensors, ``weight``), groups: (A,) int64.
     If ``samples.weight`` is set, it replaces each sample's normaliser weight (and multiplies its loss).
+    rows: (A,) int64, the row of ``logits`` and ``deltas`` that holds anchor ``k``'s outputs (a head's own
+    order; None: row ``k``). Only the drawn rows are read, and in float32 whatever the head's dtype.
     Returns the scalar loss and its parts {"cls", "reg"}.
     """
     if groups is None:
         groups = torch.zeros_like(labels)
         num_groups = 1
     idx = samples.indices
-    cls, norm_w = cls_loss(logits[idx], (labels[idx] == POSITIVE).long())
+    cls, norm_w = cls_loss(logits[idx if rows is None else rows[idx]].float(), (labels[idx] == POSITIVE).long())
     if samples.weight is not None:
         cls, norm_w = cls * samples.weight, samples.weight
     g = groups[idx]
@@ -90,10 +92,10 @@ def detection_loss(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Te
 
     pos = samples.pos
     if pos.numel():
-        reg = reg_loss(deltas[pos], anchors[pos], matched_boxes[pos])
+        reg = reg_loss(deltas[pos if rows is None else rows[pos]].float(), anchors[pos], matched_boxes[pos])
         reg_sum = torch.zeros(num_groups, dtype=reg.dtype, device=reg.device).index_add(0, groups[pos], reg)
         pos_count = torch.bincount(groups[pos], minlength=num_groups).to(reg.dtype)
         reg_total = eta * (reg_sum / pos_count.clamp(min=1)).sum()
     else:
-        reg_total = deltas.sum() * 0.0  # keeps the graph connected
+        reg_total = deltas[:0].float().sum()  # 0, and keeps the graph connected
     return cls_total + reg_total, {"cls": cls_total.detach(), "reg": reg_total.detach()}

@@ -66,12 +66,22 @@ class Samples(NamedTuple):
         return torch.cat([self.pos, self.neg])
 
 
-def _top(mask: torch.Tensor, k: int, key: torch.Tensor) -> torch.Tensor:
-    """Indices of the (at most) ``k`` entries of ``mask`` with the largest ``key``."""
-    idx = mask.nonzero().squeeze(1)
+def _top(idx: torch.Tensor, k: int, key: torch.Tensor) -> torch.Tensor:
+    """Of the (ascending) indices ``idx``, the (at most) ``k`` with the largest ``key``."""
     if idx.numel() <= k:
         return idx
     return idx[key[idx].topk(k).indices]
+
+
+def _by_group(idx: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, ...]:
+    """The ascending indices ``idx`` split by group: ``num_groups`` ascending index tensors, the same as
+    ``(mask & (groups == g)).nonzero()`` for each ``g``, in a few operations instead of a pass over every
+    anchor per group. Anchors in group-major order (training's) are split where they stand."""
+    g = groups[idx]
+    counts = torch.bincount(g, minlength=num_groups).tolist()
+    if bool((g[1:] < g[:-1]).any()):
+        idx = idx[torch.argsort(g, stable=True)]  # stable: ascending within each group
+    return torch.split(idx, counts)
 
 
 def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, positive_fraction: float = 0.25,
@@ -83,16 +93,18 @@ def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, p
 
     labels: (A,) matcher labels; key: (A,) float; groups: (A,) int64 in [0, num_groups) or None (one group).
     """
-    if groups is None:
-        groups = torch.zeros_like(labels)
-        num_groups = 1
     max_pos = math.floor(num_samples * positive_fraction)
+    positives = (labels == POSITIVE).nonzero().squeeze(1)
+    negatives = (labels == NEGATIVE).nonzero().squeeze(1)
+    if groups is None:
+        positives, negatives = (positives,), (negatives,)
+    else:
+        positives, negatives = _by_group(positives, groups, num_groups), _by_group(negatives, groups, num_groups)
     pos, neg = [], []
-    for g in range(num_groups):
-        in_group = groups == g
-        p = _top(in_group & (labels == POSITIVE), max_pos, key)
+    for group_positives, group_negatives in zip(positives, negatives):
+        p = _top(group_positives, max_pos, key)
         pos.append(p)
-        neg.append(_top(in_group & (labels == NEGATIVE), num_samples - p.numel(), key))
+        neg.append(_top(group_negatives, num_samples - p.numel(), key))
     return Samples(torch.cat(pos), torch.cat(neg))
 
 
@@ -141,7 +153,7 @@ def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, g
     key = losses.detach()
     if groups is not None:
         return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups)
-    chosen = _top(labels != IGNORE, batch, key)
+    chosen = _top((labels != IGNORE).nonzero().squeeze(1), batch, key)
     return Samples(chosen[labels[chosen] == POSITIVE], chosen[labels[chosen] == NEGATIVE])
 
 

@@ -216,7 +216,7 @@ def anchor_scores(run: Path, profile: Profile, crops: int = 64, progress: bool =
         for index in range(min(crops, len(dataset))):
             batch = pad_collate([dataset[(0, index)]])
             logits = detector(batch.images.to(device))[0]
-            anchors, _, order = cache(batch.images.shape[2], batch.images.shape[3])
+            anchors, _, order, _ = cache(batch.images.shape[2], batch.images.shape[3])
             probability = torch.softmax(logits[0].float()[order], dim=1)[:, 1]
             labels, _ = matcher(anchors, batch.boxes[0].to(device), batch.ignore[0].to(device))
             for label in scores:

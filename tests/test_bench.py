@@ -133,6 +133,14 @@ def test_run_benchmark_prices_a_run_from_its_parts():
     assert abs(r["run_s_network_only"] - floor) <= 0.002 * floor + 0.2
     ratio_network = r["run_s_network_only"] / r["run_s_baseline"]
     assert abs(r["run_cost_ratio_network_only"] - ratio_network) <= 0.01 / r["run_s_baseline"] + 0.002
+    # The baseline's parts too, and the floor: both engines' runs priced with their networks only.
+    base = r["train_ms_parts_baseline"]
+    assert set(base) == set(parts) and base["data"] == parts["data"]
+    network_baseline = base["forward"] + base["backward"] + base["optimizer"]
+    floor_baseline = r["iterations_per_run"] * network_baseline / 1000 + r["test_images"] * r["test_s_per_image_baseline"]
+    assert abs(r["run_s_network_only_baseline"] - floor_baseline) <= 0.002 * floor_baseline + 0.2
+    ratio_floor = r["run_s_network_only"] / r["run_s_network_only_baseline"]
+    assert abs(r["run_cost_ratio_network_floor"] - ratio_floor) <= 0.01 / r["run_s_network_only_baseline"] + 0.002
     # The data as a run reads it: smoke trains half an epoch, so every image it reads is decoded.
     assert r["data_ms_per_iteration"] == r["data_ms_first_epoch"] and r["data_ms_cached"] > 0
     assert r["test_workers"] == r["threads"]  # images detected at once: one per thread (evaluate_run's)

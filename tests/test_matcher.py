@@ -1,6 +1,7 @@
 """The two-pass scan matcher (Sec. 4.1): hand-worked cases for each rule, and a brute-force reference."""
 import pytest
 import torch
+import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,13 +136,13 @@ def test_chunking_never_changes_the_result_and_respects_the_budget(max_pairs, mo
     ignore[::5] = True
     expected = TwoPassMatcher(max_pairs=10**9)(anchors, boxes, ignore)
     seen = []
-    real = matcher_mod.box_iou
+    real = matcher_mod._inter_union
 
     def spy(a, b):
         seen.append(a.shape[0] * b.shape[0])
         return real(a, b)
 
-    monkeypatch.setattr(matcher_mod, "box_iou", spy)
+    monkeypatch.setattr(matcher_mod, "_inter_union", spy)
     got = TwoPassMatcher(max_pairs=max_pairs)(anchors, boxes, ignore)
     assert all(torch.equal(x, y) for x, y in zip(got, expected))
     # Each chunk holds at most max(max_pairs, M) pairs (one anchor row at least).
@@ -174,6 +175,30 @@ def test_agrees_with_brute_force_reference(seed, n_boxes):
     anchors, boxes = random_case(seed, n_anchors=200, n_boxes=n_boxes)
     labels, matched = TwoPassMatcher(max_pairs=97)(anchors, boxes)
     assert (labels.tolist(), matched.tolist()) == reference_match(anchors, boxes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 30))
+def test_pairwise_iou_is_torchvisions_to_the_bit(seed, n_boxes):
+    anchors, boxes = random_case(seed, n_anchors=50, n_boxes=n_boxes)
+    assert torch.equal(matcher_mod._iou(anchors, boxes), torchvision.ops.box_iou(anchors, boxes))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 12))
+def test_whole_matrix_and_blocks_give_the_same_labels(seed, n_boxes):
+    # The few-box path (every anchor against every box at once) against the blocks, with ignored boxes too.
+    anchors, boxes = random_case(seed, n_anchors=400, n_boxes=n_boxes)
+    ignore = torch.arange(n_boxes) % 4 == 3
+    whole = TwoPassMatcher()(anchors, boxes, ignore)
+    assert len(anchors) * n_boxes <= matcher_mod.DIRECT_PAIRS
+    saved = matcher_mod.DIRECT_PAIRS
+    matcher_mod.DIRECT_PAIRS = 0
+    try:
+        blocks = TwoPassMatcher()(anchors, boxes, ignore)
+    finally:
+        matcher_mod.DIRECT_PAIRS = saved
+    assert all(torch.equal(a, b) for a, b in zip(whole, blocks))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")

@@ -5,8 +5,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gslib.losses import focal_star_loss, softmax_ce
+from gslib.matcher import NEGATIVE, POSITIVE
 from gslib.sampling import (
     FocalStarSampler,
     GroupSampler,
@@ -206,3 +209,34 @@ def test_sampler_objects_name_eq2_grouping_and_classification_loss():
     focal = FocalStarSampler(alpha=0.5, gamma=1.0).classification_loss(logits, targets)
     for got, want in zip(focal, focal_star_loss(logits, targets, 0.5, 1.0)):
         assert torch.equal(got, want)
+
+
+def _balanced_sample_by_masks(labels, key, num_samples, positive_fraction, groups, num_groups):
+    """balanced_sample as first written: one pass over every anchor per group (the reference)."""
+    max_pos = math.floor(num_samples * positive_fraction)
+    pos, neg = [], []
+    for g in range(num_groups):
+        in_group = groups == g
+        p = (in_group & (labels == POSITIVE)).nonzero().squeeze(1)
+        p = p if p.numel() <= max_pos else p[key[p].topk(max_pos).indices]
+        n = (in_group & (labels == NEGATIVE)).nonzero().squeeze(1)
+        k = num_samples - p.numel()
+        n = n if n.numel() <= k else n[key[n].topk(k).indices]
+        pos.append(p)
+        neg.append(n)
+    return torch.cat(pos), torch.cat(neg)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 5), st.booleans(), st.integers(1, 64))
+def test_balanced_sample_splits_groups_as_the_per_group_masks_did(seed, num_groups, sorted_groups, num_samples):
+    # Group-major anchors (training's first stage) and scattered ones (the second stage's RoIs), with tied keys.
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(-1, 2, (500,), generator=g)
+    groups = torch.randint(0, num_groups, (500,), generator=g)
+    if sorted_groups:
+        groups = groups.sort().values
+    key = torch.randint(0, 50, (500,), generator=g).float()
+    got = balanced_sample(labels, key, num_samples, 0.25, groups, num_groups)
+    want = _balanced_sample_by_masks(labels, key, num_samples, 0.25, groups, num_groups)
+    assert torch.equal(got.pos, want[0]) and torch.equal(got.neg, want[1])
