@@ -535,9 +535,9 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     also timed by parts (``train_ms_parts``, ``train_ms_parts_baseline``: forward, matching + sampling + eq. 2,
     backward, optimizer, data), and ``run_s_network_only`` prices a run whose only training cost is the
     network's (forward, backward, optimizer step); ``run_cost_ratio_network_floor`` is the chosen engine's such
-    run over the baseline's: the ratio the engine settings would reach if the code they share cost nothing. Also the GFLOP of a
-    training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32 and bf16 matmul
-    peaks.
+    run over the baseline's: the ratio the engine settings would reach if the code they share cost nothing.
+    Also the GFLOP of a training iteration (``torch.utils.flop_counter``) per second, and this machine's fp32
+    and bf16 matmul peaks.
 
     Workers (``workers`` > 1): each child process runs the profile's engine on ``cpu_threads // workers``
     threads over the same batches and images, all at once; a run then costs one worker's run time, and the

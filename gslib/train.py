@@ -203,8 +203,9 @@ def batch_loss(model, batch: Batch, config: Experiment, sampler: Sampler, matche
         if rcnn_sampler is not None:
             two_stage = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
             loss2, p2 = second_stage_loss(two_stage, feature_map[0][i], logits[i].detach()[order].float(),
-                                          deltas[i].detach()[order].float(), anchors, size, boxes, ignore, g, sampler=rcnn_sampler,
-                                          reg_loss=REGRESSION_LOSSES[config.rcnn_reg_loss], matcher=rcnn_matcher)
+                                          deltas[i].detach()[order].float(), anchors, size, boxes, ignore, g,
+                                          sampler=rcnn_sampler, reg_loss=REGRESSION_LOSSES[config.rcnn_reg_loss],
+                                          matcher=rcnn_matcher)
             loss, p = loss + loss2, {k: p[k] + p2[k] for k in p}
         total = total + loss
         parts = {k: parts[k] + p[k] for k in parts}

@@ -137,7 +137,8 @@ def test_run_benchmark_prices_a_run_from_its_parts():
     base = r["train_ms_parts_baseline"]
     assert set(base) == set(parts) and base["data"] == parts["data"]
     network_baseline = base["forward"] + base["backward"] + base["optimizer"]
-    floor_baseline = r["iterations_per_run"] * network_baseline / 1000 + r["test_images"] * r["test_s_per_image_baseline"]
+    floor_baseline = (r["iterations_per_run"] * network_baseline / 1000
+                      + r["test_images"] * r["test_s_per_image_baseline"])
     assert abs(r["run_s_network_only_baseline"] - floor_baseline) <= 0.002 * floor_baseline + 0.2
     ratio_floor = r["run_s_network_only"] / r["run_s_network_only_baseline"]
     assert abs(r["run_cost_ratio_network_floor"] - ratio_floor) <= 0.01 / r["run_s_network_only_baseline"] + 0.002
