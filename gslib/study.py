@@ -345,12 +345,13 @@ def trained_threads(run: Path) -> int | None:
     return recorded if recorded is not None else read_config(run)[1].cpu_threads
 
 
-def run_costs(runs_by_row: dict[str, list[tuple[Path, dict]]], base: str) -> pd.DataFrame:
+def run_costs(runs_by_row: dict[str, list[tuple[Path, dict]]], base: str, stand_in: str | None = None) -> pd.DataFrame:
     """What each row's runs paid, from their records: train ms per iteration (metrics.json) and test s per
     image (evaluation.json), means over its seeds, one row per (row, CPU threads trained on); and each set
-    against ``base``'s runs on the same thread count, NaN where it has none. A run's speed depends on its
-    count (the queue's workers train on 1 thread of 2, 1.3x slower per iteration, :mod:`gslib.runs`), so runs
-    on other counts are not compared."""
+    against ``base``'s runs on the same thread count, or where ``base`` has none there, ``stand_in``'s (runs of
+    the same network by another name), NaN where neither has. A run's speed depends on its count (the queue's
+    workers train on 1 thread of 2, 1.3x slower per iteration, :mod:`gslib.runs`), so runs on other counts are
+    not compared."""
     rows = []
     for row, runs in runs_by_row.items():
         by_threads: dict[int | None, list[tuple[Path, dict]]] = {}
@@ -362,6 +363,9 @@ def run_costs(runs_by_row: dict[str, list[tuple[Path, dict]]], base: str) -> pd.
                          "test s per image": np.mean([ev["inference_seconds"] / ev["images"] for _, ev in same])})
     table = pd.DataFrame(rows)
     bases = table[table["row"] == base].set_index("cpu threads")
+    if stand_in is not None:
+        others = table[table["row"] == stand_in].set_index("cpu threads")
+        bases = pd.concat([bases, others[~others.index.isin(bases.index)]])
     for column, short in (("train ms per iteration", "train"), ("test s per image", "test")):
         reference = table["cpu threads"].map(bases[column])
         table[f"{short} / {base}"] = table[column] / reference

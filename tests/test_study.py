@@ -407,6 +407,13 @@ def test_run_costs_set_each_row_against_the_base_on_the_same_thread_count(tmp_pa
     assert table.loc[("two-stage", 2), "test s per image over base"] == pytest.approx(0.1)
     # A record without cpu_threads trained on its profile's (1): no base run on 1 thread to set it against.
     assert table.loc[("two-stage", 1), "seeds"] == 1 and np.isnan(table.loc[("two-stage", 1), "train / base"])
+    # A stand-in (the same network by another name) sets it where the base has no run on its thread count only.
+    table = run_costs({"base": [run("b3", 30.0, 2, 0.1)],
+                       "stand-in": [run("s1", 45.0, 1, 0.2), run("s2", 99.0, 2, 9.0)],
+                       "two-stage": [run("t3", 90.0, 1, 0.5), run("t4", 60.0, 2, 0.3)]}, "base", stand_in="stand-in")
+    table = table.set_index(["row", "cpu threads"])
+    assert table.loc[("two-stage", 1), "train / base"] == 2.0 and table.loc[("two-stage", 2), "train / base"] == 2.0
+    assert table.loc[("two-stage", 1), "test s per image over base"] == pytest.approx(0.3)
 
 
 def test_paired_gain_is_the_mean_difference_by_seed_with_its_interval():
