@@ -5,7 +5,7 @@ One iteration, for each image ``i`` of the batch (:func:`image_loss`):
 
 1. anchors of the padded batch size (cached per size), in *group-major* order -- every scale group row
    by row -- which lets the matcher skip far more anchor-box pairs than the head's order; the head's
-   outputs are permuted the same way (one ``index_select``);
+   outputs stay in the head's order, and eq. 2 reads the drawn anchors' rows through the cached ``order``;
 2. anchors whose centre lies in the padding (outside image ``i``'s true size) are ignored (IGNORE): no
    face can be there and their receptive field is mostly padding; the others are labelled by the two-pass
    matcher (Sec. 4.1, lambda 0.6 / 0.4);
