@@ -114,6 +114,24 @@ def count_training_samples(images: Sequence[AnnotatedImage], layout: layouts.Anc
                          "pos": totals[2].numpy(), "neg": totals[3].numpy()})
 
 
+def sample_balance(images: Sequence[AnnotatedImage], detectors: dict[str, tuple[layouts.AnchorLayout, Sampler]],
+                   seed: int = 0, max_side: int = 1200, scales=JITTER_SCALES) -> pd.DataFrame:
+    """How positive each detector's drawn training samples are, by the replay of :func:`count_training_samples`
+    (``detectors``: {name: (layout, sampler)}). One row per detector: ``positive share`` (positives among the
+    samples drawn), ``lowest scale share`` (the same at the anchor scale where it is lowest), ``positives per
+    image`` and ``samples per image`` (means over ``images``)."""
+    rows = []
+    for name, (layout, sampler) in detectors.items():
+        counts = count_training_samples(images, layout, sampler, seed=seed, max_side=max_side, scales=scales,
+                                        progress=False)
+        drawn = counts["pos"] + counts["neg"]
+        rows.append({"detector": name, "positive share": counts["pos"].sum() / drawn.sum(),
+                     "lowest scale share": (counts["pos"] / drawn.where(drawn > 0)).min(),
+                     "positives per image": counts["pos"].sum() / len(images),
+                     "samples per image": drawn.sum() / len(images)})
+    return pd.DataFrame(rows)
+
+
 def shares(counts: pd.DataFrame) -> pd.DataFrame:
     """Fig. 2's normalisation: each scale's positives and negatives as a share of all training samples."""
     total = counts["pos"].sum() + counts["neg"].sum()

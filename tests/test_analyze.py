@@ -14,6 +14,7 @@ from gslib.analyze import (
     figure2,
     load_annotations,
     read_sizes,
+    sample_balance,
 )
 from gslib.anchors import fpn_finest, fpn_finest_stride
 from gslib.sampling import GroupSampler, RandomSampler
@@ -37,6 +38,19 @@ def test_hand_worked_counts_one_face():
     # RS with 1024 samples takes everything that is labelled (5 + (4*256 - 5 - ignored)).
     assert counts["pos"].tolist() == [5, 0, 0, 0]
     assert (counts["neg"] == counts["neg_all"]).all()
+
+
+def test_sample_balance_of_the_one_face_image():
+    # The 5 positives of test_hand_worked_counts_one_face, all at scale 16: RS with N = 64 and 128 draws them all
+    # (at most N / 4) and fills N with negatives, so doubling N halves the share of positives.
+    table = sample_balance([one_face_image()] * 2, {"N64": (fpn_finest(), RandomSampler(64)),
+                                                     "N128": (fpn_finest(), RandomSampler(128))}, scales=(1.0,))
+    table = table.set_index("detector")
+    assert table["positives per image"].tolist() == [5.0, 5.0]
+    assert table["samples per image"].tolist() == [64.0, 128.0]
+    assert table.loc["N64", "positive share"] == 5 / 64 and table.loc["N128", "positive share"] == 5 / 128
+    # Scales 32-128 draw negatives only: their share, 0, is the lowest.
+    assert table["lowest scale share"].tolist() == [0.0, 0.0]
 
 
 def test_gs_draws_the_same_total_per_group_and_rs_follows_the_anchors():
