@@ -189,8 +189,8 @@ def batch_loss(model, batch: Batch, config: Experiment, sampler: Sampler, matche
     if bool(feature_map) != (rcnn_sampler is not None):
         raise ValueError("a two-stage detector needs the second stage's sampler, and only it takes one")
     # The head's outputs stay in its order and dtype: eq. 2 reads the drawn rows only (``order`` maps an anchor to
-    # its row), and permuting every anchor's outputs to group-major float32 (and back, in the backward pass)
-    # cost 5 ms of a ~40 ms default iteration for the same bits.
+    # its row). Permuting every anchor's outputs to group-major float32 instead, forward and backward, took 5.0 ms
+    # against the gather's 0.4 ms (a default batch, 1 thread), for the same bits.
     num_groups = len(cache.layout.group_scales)
     total, parts = 0.0, {"cls": 0.0, "reg": 0.0}
     for i in range(images.shape[0]):
