@@ -56,7 +56,7 @@ from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
 from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
 from gslib.datasets import WiderDataset, pad_collate
 from gslib.evaluate.wider import evaluate_wider
-from gslib.experiments import PROFILES, SAMPLERS, TABLE13, experiment, total_iterations, variant
+from gslib.experiments import PROFILES, TABLE9A_METHODS, TABLE13, experiment, total_iterations, variant
 from gslib.inference import detect_files, test_workers
 from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
@@ -352,19 +352,20 @@ def bench_train(profile_name: str = "default", iterations: int = 10) -> dict:
 
 
 def bench_mining(profile_name: str = "default", iterations: int = 10, bases=("FPN", "FPN-finest")) -> dict:
-    """Table 9a's training cost: ms per training iteration of each sampler of :data:`SAMPLERS` on each of
-    ``bases`` (the same model, weights and batch; every sampler side by side, :func:`_time_iterations`),
-    and each per-iteration ratio to RS. The paper argues that OHEM's NMS costs time and WRS does not."""
+    """Table 9a's training cost: ms per training iteration of each method of :data:`TABLE9A_METHODS` (OHEM with
+    and without its NMS) on each of ``bases`` (the same model, weights and batch; every method side by side,
+    :func:`_time_iterations`), and each per-iteration ratio to RS. The paper argues that OHEM's NMS costs time
+    and WRS does not."""
     profile, batch = _first_batch(profile_name)
     result = {"profile": profile_name, "threads": torch.get_num_threads(), "iterations": iterations,
               "input": list(batch.images.shape[2:])}
     for base in bases:
-        configs = {m: variant(base, sampler=m) for m in SAMPLERS}
+        configs = {m: variant(base, **changes) for m, changes in TABLE9A_METHODS.items()}
         torch.manual_seed(0)
         model = build_detector(configs["RS"], profile, initial_weights=False).train()  # timing only
         ms = _time_iterations(dict.fromkeys(configs, model), batch, configs, profile, iterations)
         result[base] = {m: {"detector": configs[m].name, "ms": spread(ms[m], 1),
-                            "over_rs": spread(ratios(ms[m], ms["RS"]), 3)} for m in SAMPLERS}
+                            "over_rs": spread(ratios(ms[m], ms["RS"]), 3)} for m in configs}
     return result
 
 

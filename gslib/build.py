@@ -52,18 +52,19 @@ FIRST_STAGE = {"RS": ("", False), "GS": ("", True), "OHEM": ("OHEM", False), "WR
 
 
 def _sampler(mining: str, per_group: bool, num: int, positive_fraction: float = 0.25, alpha: float = 0.25,
-                 gamma: float = 2.0) -> Sampler:
+                 gamma: float = 2.0, ohem_nms: float = 0.0) -> Sampler:
     """The sampler of hard-mining ``mining`` ("", "OHEM", "WRS", "Focal*", "HNM"), alone or with GS
     (``per_group``; not HNM).
 
     num: RS and WRS: per image; GS, GS+WRS, GS+OHEM: per group; OHEM: B; GS+Focal*: drawn per group before
-    the focal weights; Focal*, HNM: unused. alpha, gamma: Focal*'s. HNM: every positive and
-    ``(1 - positive_fraction) / positive_fraction`` hardest negatives per positive (RetinaFace's 3 at 0.25).
+    the focal weights; Focal*, HNM: unused. alpha, gamma: Focal*'s. ohem_nms: OHEM's NMS IoU (0: none).
+    HNM: every positive and ``(1 - positive_fraction) / positive_fraction`` hardest negatives per positive
+    (RetinaFace's 3 at 0.25).
     """
     if mining == "":
         return GroupSampler(num, positive_fraction) if per_group else RandomSampler(num, positive_fraction)
     if mining == "OHEM":
-        return OHEMSampler(num, positive_fraction, per_group=per_group)
+        return OHEMSampler(num, positive_fraction, per_group=per_group, nms_threshold=ohem_nms)
     if mining == "WRS":
         return WRSSampler(num, positive_fraction, per_group=per_group)
     if mining == "Focal*":
@@ -76,7 +77,7 @@ def _sampler(mining: str, per_group: bool, num: int, positive_fraction: float = 
 
 def build_samplers(config: Experiment) -> tuple[Sampler, Sampler | None]:
     """The first stage's sampler (``config.sampler``, ``num_samples``, ``positive_fraction``, Focal*'s
-    ``focal_alpha``, ``focal_gamma``) and the second stage's, None without one.
+    ``focal_alpha``, ``focal_gamma``, OHEM's ``ohem_nms``) and the second stage's, None without one.
 
     The second stage (:mod:`gslib.fast_rcnn`) samples RoIs: Fast R-CNN's :data:`~gslib.fast_rcnn.ROIS_PER_IMAGE`
     at 1:3 (``second_stage="RS"``) or :data:`~gslib.fast_rcnn.ROIS_PER_GROUP` per reference-scale group
@@ -85,7 +86,7 @@ def build_samplers(config: Experiment) -> tuple[Sampler, Sampler | None]:
     """
     mining, per_group = FIRST_STAGE[config.sampler]
     first = _sampler(mining, per_group, config.num_samples, config.positive_fraction, config.focal_alpha,
-                         config.focal_gamma)
+                         config.focal_gamma, config.ohem_nms)
     if not config.second_stage:
         return first, None
     grouped = config.second_stage == "GS"

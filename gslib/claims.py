@@ -50,6 +50,8 @@ CLAIMS = [
     ("mining-small", "OHEM and Focal* help @16 but not the large sub-detectors",
      "Table 9a: FPN-finest @16 65.6 -> 76.0 / 75.8, @128 22.4 -> 22.0 / 21.5", "05"),
     ("gs-mining", "GS and hard mining are complementary (GS+WRS best)", "Table 9a: 84.1 (FPN)", "05"),
+    ("mining-cost", "OHEM's NMS costs training time; WRS's weighted draw does not",
+     "Sec. 4.2 (argued, no timing given)", "05"),
     ("mining-coco", "On COCO (RetinaNet), GS+WRS beats Focal Loss", "Table 9b: AP 35.0 vs 34.0", "05"),
     ("n-coco", "On COCO, more samples N help FPN with GS+WRS", "Table 12: AP 33.4 (N 128) -> 35.1 (1024)", "05"),
     ("rcnn-helps", "A Fast R-CNN second stage improves FPN-finest-sampling", "Table 13: All 82.8 -> 83.9", "06"),

@@ -54,6 +54,18 @@ RETINAFACE_SCALES = (16, 32, 64, 128, 256, 512)
 DEFAULT_NUM_SAMPLES = {"RS": 1024, "GS": 256, "OHEM": 1024, "WRS": 1024, "Focal*": 0, "GS+OHEM": 256,
                        "GS+WRS": 256, "GS+Focal*": 2048, "HNM": 0}
 
+# OHEM's NMS among the candidates, by loss (Sec. 4.2: OHEM "typically relies on NMS to prune proposals which
+# are highly overlapped"): the OHEM paper's IoU threshold, 0.7.
+OHEM_NMS = 0.7
+
+# Table 9a's methods, each as the Experiment fields it changes (:func:`variant`): the samplers, OHEM with its
+# NMS. Beyond the paper, the OHEM rows without NMS (the loss ranking alone), to show what the NMS changes.
+TABLE9A_METHODS = {"RS": {"sampler": "RS"}, "Focal*": {"sampler": "Focal*"},
+                   "OHEM": {"sampler": "OHEM", "ohem_nms": OHEM_NMS}, "WRS": {"sampler": "WRS"},
+                   "GS": {"sampler": "GS"}, "GS+OHEM": {"sampler": "GS+OHEM", "ohem_nms": OHEM_NMS},
+                   "GS+WRS": {"sampler": "GS+WRS"}, "GS+Focal*": {"sampler": "GS+Focal*"},
+                   "OHEM, no NMS": {"sampler": "OHEM"}, "GS+OHEM, no NMS": {"sampler": "GS+OHEM"}}
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -74,6 +86,9 @@ class Experiment:
     positive_fraction: the 1:3 positive:negative ratio of Sec. 4.2 (0.25); HNM's negatives per positive are
         ``(1 - positive_fraction) / positive_fraction`` (3, RetinaFace's).
     focal_alpha, focal_gamma: Focal* (Sec. 6.2, as in RetinaNet: 0.25, 2).
+    ohem_nms: OHEM's and GS+OHEM's NMS among the first stage's candidate anchors, by loss, before the
+        highest-loss ones are kept (Sec. 4.2; :data:`OHEM_NMS`, the OHEM paper's IoU): the IoU threshold, 0 for
+        none (the loss ranking alone). Read by the OHEM samplers only.
     reg_loss: one of :data:`REG_LOSSES`, eq. 5's LS-IoU by default (Table 8 compares the others).
     eta: eq. 2's regression weight (Sec. 4.2: 1).
     seed: weights' initialisation, data order, augmentation and sampling draws.
@@ -101,6 +116,7 @@ class Experiment:
     positive_fraction: float = 0.25
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    ohem_nms: float = 0.0
     reg_loss: str = "ls_iou"
     eta: float = 1.0
     seed: int = 0
@@ -124,6 +140,10 @@ class Experiment:
         if not self.second_stage and (self.rcnn_mining, self.rcnn_reg_loss) != ("", "smooth_l1"):
             # Unread without a second stage, and left out of the run hash: two configs would share one run.
             raise ValueError(f"{self.name}: rcnn_mining and rcnn_reg_loss need a second_stage")
+        if not 0.0 <= self.ohem_nms < 1.0 or (self.ohem_nms and self.sampler not in ("OHEM", "GS+OHEM")):
+            # Unread by the other samplers, and left out of the run hash at 0: two configs would share one run.
+            raise ValueError(f"{self.name}: ohem_nms must lie in [0, 1) and needs sampler OHEM or GS+OHEM, got "
+                             f"{self.ohem_nms} with {self.sampler!r}")
         if self.match_thresholds and not (len(self.match_thresholds) == 2
                                           and 0.0 < self.match_thresholds[1] <= self.match_thresholds[0] <= 1.0):
             raise ValueError(f"{self.name}: match_thresholds must be () or (lambda1, lambda2) with "
@@ -217,7 +237,8 @@ def fpn_single(feature: str, stride: int, sampler: str | None = None, **fields) 
 # What variant() names in a detector's name, in this order: the field and how its value is written.
 # ("Focal*" is written FocalStar: no glob character in a run directory's name.)
 _VARIANT_FIELDS = {"sampler": lambda s: s.replace("*", "Star"), "num_samples": lambda n: f"N{n}",
-                   "scales": lambda s: "S" + "-".join(map(str, s)), "reg_loss": str}
+                   "scales": lambda s: "S" + "-".join(map(str, s)), "reg_loss": str,
+                   "ohem_nms": lambda t: f"NMS{t:g}"}
 
 
 def variant(base: str, **changes) -> Experiment:
@@ -225,7 +246,8 @@ def variant(base: str, **changes) -> Experiment:
     named by what changed: ``variant("FPN", sampler="OHEM")`` is ``FPN-OHEM``, ``variant("FPN-finest",
     num_samples=2048)`` ``FPN-finest-N2048``, ``variant("FPN-finest", scales=(16,))`` ``FPN-finest-S16``,
     ``variant("FPN-finest-sampling", reg_loss="smooth_l1")`` ``FPN-finest-sampling-smooth_l1``,
-    ``variant("FPN", sampler="Focal*")`` ``FPN-FocalStar``. A new sampler
+    ``variant("FPN", sampler="Focal*")`` ``FPN-FocalStar``, ``variant("FPN", sampler="OHEM", ohem_nms=0.7)``
+    ``FPN-OHEM-NMS0.7``. A new sampler
     brings its own N (:data:`DEFAULT_NUM_SAMPLES`) unless ``num_samples`` is given; N is named only where it
     is not the sampler's default.
 
@@ -465,10 +487,12 @@ SECOND_STAGE_PROFILE_FIELDS = ("rcnn_hidden", "rcnn_proposals")
 
 def _hashed(config: Experiment, profile: Profile | None = None) -> list[dict]:
     """The fields that name a run: every field, but the second stage's when ``config`` has none, and
-    ``match_thresholds`` when unset (the runs stored before it existed keep their names)."""
+    ``match_thresholds`` and ``ohem_nms`` when unset (the runs stored before they existed keep their names)."""
     e = dataclasses.asdict(config)
     if not config.match_thresholds:
         del e["match_thresholds"]
+    if not config.ohem_nms:
+        del e["ohem_nms"]
     p = dataclasses.asdict(profile) if profile is not None else None
     if not config.second_stage:
         for f in SECOND_STAGE_EXPERIMENT_FIELDS:

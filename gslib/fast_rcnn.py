@@ -244,7 +244,7 @@ def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float,
     if sampler.needs_logits:
         with torch.no_grad():  # hard mining's read-only pass over every RoI
             logits_all, _ = head(feature_map, [rois], stride)
-    samples = sampler(labels, groups, num_groups, logits_all, generator)
+    samples = sampler(labels, groups, num_groups, logits_all, generator, rois)
 
     # Re-index the drawn RoIs as 0..P+Q-1 so the head runs on them only.
     idx = samples.indices

@@ -273,7 +273,7 @@ class HardNegativeSampler(Sampler):
     def __init__(self, neg_pos_ratio: int = 3):
         self.neg_pos_ratio = neg_pos_ratio
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         pos = torch.nonzero(labels == POSITIVE).squeeze(1)
         negatives = torch.nonzero(labels == NEGATIVE).squeeze(1)
         loss = classification_losses(logits, labels)[negatives]

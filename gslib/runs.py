@@ -57,6 +57,7 @@ from gslib.experiments import (
     REG_LOSSES,
     TABLE3,
     TABLE6,
+    TABLE9A_METHODS,
     TABLE13,
     Experiment,
     Profile,
@@ -80,8 +81,6 @@ SEEDS = {"smoke": 2, "default": 5, "paper": 3}
 # Seeds of every other detector (issue 10: at least 3).
 FEWER_SEEDS = {"smoke": 2, "default": 3, "paper": 3}
 
-# Table 9a's methods in the paper's order (on FPN and on FPN-finest; RS is the baseline itself).
-MINING = ("Focal*", "OHEM", "WRS", "GS", "GS+OHEM", "GS+WRS", "GS+Focal*")
 # Fig. 6: N per image (RS) and per group (GS), 1/4 to 2x the default (1024 and 256): a span of 8x.
 N_RS, N_GS = (256, 512, 1024, 2048), (64, 128, 256, 512)
 # The longer-training check: the profile's schedule times these factors (epochs and learning-rate steps).
@@ -116,11 +115,12 @@ NOTEBOOK_RUNS: dict[str, dict[str, list[tuple]]] = {
     # Fig. 5 and the dilated rows of Table 3, for the trained heads' receptive fields.
     "04": {"Table 3, dilated": [(name, SEEDS) for name in ("FPN-finest", "FPN-finest-DC", "FPN-finest-sampling",
                                                            "FPN-finest-DC-sampling")]},
-    # Table 9a: each method on FPN and on FPN-finest; 5 seeds where the paper's headline compares them on
-    # FPN-finest (WRS vs OHEM, GS vs Focal*).
-    "05": {"Table 9a": [(variant(base, sampler=m),
-                         SEEDS if base == "FPN-finest" and m in ("RS", "Focal*", "OHEM", "WRS", "GS") else FEWER_SEEDS)
-                        for base in ("FPN-finest", "FPN") for m in ("RS", *MINING)]},
+    # Table 9a: each method (experiments.TABLE9A_METHODS; OHEM with and without its NMS) on FPN and on
+    # FPN-finest; 5 seeds where the paper's headline compares them on FPN-finest (WRS vs OHEM, GS vs Focal*).
+    "05": {"Table 9a": [(variant(base, **changes),
+                         SEEDS if base == "FPN-finest" and m in ("RS", "Focal*", "OHEM", "WRS", "GS", "OHEM, no NMS")
+                         else FEWER_SEEDS)
+                        for base in ("FPN-finest", "FPN") for m, changes in TABLE9A_METHODS.items()]},
     # Table 13: FPN-finest-sampling, then a second stage, one change per row (each two-stage run also gets its
     # per-stage APs, gslib.stages); 5 seeds for the paper's headline pair, Fast R-CNN with the IoU loss against
     # Grouped Fast R-CNN, and for FPN-finest-sampling, whose 5 are Table 3's (notebook 03) anyway; 3 for the

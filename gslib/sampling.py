@@ -11,7 +11,7 @@ method     rank key                                     counts
 RS         uniform random                               N, 1:3, negatives fill a positive shortfall
 GS         uniform random                               the same, *per scale group*
 WRS        ``r ** (1 / (l + eps))``, r ~ U(0, 1) (eq. 3)  like RS (or GS), positives and negatives apart
-OHEM       the loss ``l``                               top-B over all labelled anchors (or GS counts)
+OHEM       the loss ``l``, after NMS by ``l`` (or none)     top-B over all labelled anchors (or GS counts)
 Focal*     every labelled anchor, weighted              (GS+Focal*: GS draws the anchors first)
 =========  ===========================================  =======================================
 
@@ -36,8 +36,9 @@ object                                         Experiment.sampler            per
 :class:`FocalStarSampler` (``per_group``)      Focal*, GS+Focal*             as given   Focal*
 =============================================  ============================  =========  ==============
 
-Each is called as ``sampler(labels (A,), groups (A,) int64, num_groups, logits (A, 2) or None, generator)
--> Samples`` and says how eq. 2 (:func:`gslib.losses.detection_loss`) treats what it drew: ``per_group``
+Each is called as ``sampler(labels (A,), groups (A,) int64, num_groups, logits (A, 2) or None, generator,
+boxes (A, 4) or None) -> Samples`` (``boxes``: the candidates' own boxes, anchors or RoIs, which only OHEM's NMS
+reads) and says how eq. 2 (:func:`gslib.losses.detection_loss`) treats what it drew: ``per_group``
 (normalised per scale group: the GS variants) and ``classification_loss(logits, labels)``.
 ``needs_logits``: it ranks by the classification loss (OHEM, WRS), so the caller must give the logits of
 every candidate (the second stage scores every RoI without gradient first); the others take ``None``.
@@ -49,6 +50,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import nms
 
 from gslib.losses import focal_star_loss, focal_weight, softmax_ce
 from gslib.matcher import IGNORE, NEGATIVE, POSITIVE
@@ -142,15 +144,58 @@ def wrs_sample(labels: torch.Tensor, losses: torch.Tensor, num_samples: int = 25
                            groups, num_groups)
 
 
+def nms_survivors(boxes: torch.Tensor, key: torch.Tensor, idx: torch.Tensor, k: int,
+                  iou_threshold: float) -> torch.Tensor:
+    """Of the candidates ``idx``, the first ``k`` kept by greedy NMS in descending ``key``
+    (``torchvision.ops.nms``; ties in ``key`` keep the ascending order of ``idx``).
+
+    The same as NMS over all of ``idx``, computed on a prefix of the ranking: greedy NMS keeps a box when no
+    kept box ranked above it overlaps it by more than ``iou_threshold``, so the first ``k`` survivors depend
+    on the boxes ranked down to the k-th survivor only. The prefix starts at ``2 k`` and grows x4 until it
+    holds ``k`` survivors or all of ``idx``: NMS over tens of thousands of anchors would cost more than the
+    training step (its cost is OHEM's flaw in Sec. 4.2), the prefix a few ms.
+
+    boxes: (A, 4) x1y1x2y2; key: (A,) float; idx: (n,) int64 -> (min(k, survivors),) int64, descending key.
+    """
+    order = idx[torch.argsort(key[idx], descending=True, stable=True)]
+    n = min(order.numel(), 2 * k)
+    while True:
+        prefix = order[:n]
+        # Strictly decreasing scores: nms ranks the prefix in our (stable) order, ties in key included.
+        rank = torch.arange(n, 0, -1, dtype=torch.float32, device=boxes.device)
+        kept = prefix[nms(boxes[prefix].float(), rank, iou_threshold)]
+        if kept.numel() >= k or n == order.numel():
+            return kept[:k]
+        n = min(order.numel(), 4 * n)
+
+
 def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, groups: torch.Tensor | None = None,
-                num_groups: int = 1, positive_fraction: float = 0.25) -> Samples:
+                num_groups: int = 1, positive_fraction: float = 0.25, boxes: torch.Tensor | None = None,
+                nms_threshold: float = 0.0) -> Samples:
     """OHEM (Sec. 6.2): the ``batch`` labelled anchors with the highest loss, whatever their label.
 
-    With ``groups`` it is GS+OHEM (Sec. 4.2): each group takes the GS counts (``batch`` per group at 1:3)
-    by highest loss instead of at random. No NMS among the anchors: Sec. 4.2 names its cost as OHEM's flaw
-    and the sampler is defined by the loss ranking alone.
+    With ``nms_threshold`` > 0 (Sec. 4.2: "OHEM typically relies on NMS to prune proposals which are highly
+    overlapped"; the OHEM paper's IoU is 0.7), greedy NMS by loss over the candidates' ``boxes`` (A, 4)
+    (:func:`nms_survivors`) first: of two anchors that overlap more, only the one of higher loss can be kept.
+    0: no NMS, the loss ranking alone.
+
+    With ``groups`` it is GS+OHEM (Sec. 4.2, "OHEM for each group"): each group takes the GS counts
+    (``batch`` per group at 1:3) by highest loss instead of at random; its NMS runs within each group's
+    positives and within its negatives, which the GS counts draw from apart.
     """
     key = losses.detach()
+    if nms_threshold > 0:
+        if boxes is None:
+            raise ValueError("ohem_sample: nms_threshold > 0 needs the candidates' boxes")
+        if groups is None:
+            chosen = nms_survivors(boxes, key, (labels != IGNORE).nonzero().squeeze(1), batch, nms_threshold)
+            return Samples(chosen[labels[chosen] == POSITIVE], chosen[labels[chosen] == NEGATIVE])
+        max_pos = math.floor(batch * positive_fraction)
+        positives = _by_group((labels == POSITIVE).nonzero().squeeze(1), groups, num_groups)
+        negatives = _by_group((labels == NEGATIVE).nonzero().squeeze(1), groups, num_groups)
+        pos = [nms_survivors(boxes, key, p, max_pos, nms_threshold) for p in positives]
+        neg = [nms_survivors(boxes, key, q, batch - p.numel(), nms_threshold) for p, q in zip(pos, negatives)]
+        return Samples(torch.cat(pos), torch.cat(neg))
     if groups is not None:
         return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups)
     chosen = _top((labels != IGNORE).nonzero().squeeze(1), batch, key)
@@ -213,7 +258,7 @@ class RandomSampler(Sampler):
     def __init__(self, num_samples: int = 256, positive_fraction: float = 0.25):
         self.num_samples, self.positive_fraction = num_samples, positive_fraction
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         return random_sample(labels, self.num_samples, self.positive_fraction, generator=generator)
 
 
@@ -225,22 +270,26 @@ class GroupSampler(Sampler):
     def __init__(self, num_per_group: int = 256, positive_fraction: float = 0.25):
         self.num_per_group, self.positive_fraction = num_per_group, positive_fraction
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         return group_sample(labels, groups, num_groups, self.num_per_group, self.positive_fraction, generator)
 
 
 class OHEMSampler(Sampler):
-    """OHEM (Sec. 6.2): the ``batch`` labelled anchors of highest loss (:func:`ohem_sample`); with
-    ``per_group`` it is GS+OHEM: ``batch`` per scale group at the GS counts, eq. 2 per group. Draws nothing."""
+    """OHEM (Sec. 6.2): the ``batch`` labelled anchors of highest loss (:func:`ohem_sample`), after NMS among
+    the candidates' boxes at ``nms_threshold`` (0: none); with ``per_group`` it is GS+OHEM: ``batch`` per scale
+    group at the GS counts, eq. 2 per group. Draws nothing."""
 
     needs_logits = True
 
-    def __init__(self, batch: int = 1024, positive_fraction: float = 0.25, per_group: bool = False):
+    def __init__(self, batch: int = 1024, positive_fraction: float = 0.25, per_group: bool = False,
+                 nms_threshold: float = 0.0):
         self.batch, self.positive_fraction, self.per_group = batch, positive_fraction, per_group
+        self.nms_threshold = nms_threshold
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         return ohem_sample(labels, classification_losses(logits, labels), self.batch,
-                           groups if self.per_group else None, num_groups, self.positive_fraction)
+                           groups if self.per_group else None, num_groups, self.positive_fraction, boxes,
+                           self.nms_threshold)
 
 
 class WRSSampler(Sampler):
@@ -254,7 +303,7 @@ class WRSSampler(Sampler):
         self.num_samples, self.positive_fraction = num_samples, positive_fraction
         self.per_group, self.eps = per_group, eps
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         return wrs_sample(labels, classification_losses(logits, labels), self.num_samples, self.positive_fraction,
                           groups if self.per_group else None, num_groups, self.eps, generator)
 
@@ -270,7 +319,7 @@ class FocalStarSampler(Sampler):
         self.alpha, self.gamma, self.per_group = alpha, gamma, per_group
         self.num_per_group, self.positive_fraction = num_per_group, positive_fraction
 
-    def __call__(self, labels, groups, num_groups, logits, generator) -> Samples:
+    def __call__(self, labels, groups, num_groups, logits, generator, boxes=None) -> Samples:
         if self.per_group:
             return group_sample(labels, groups, num_groups, self.num_per_group, self.positive_fraction, generator)
         return all_labelled(labels)

@@ -657,6 +657,34 @@ def small_not_large_verdict(claim: str, tables: dict[str, pd.DataFrame], small: 
             "ours": "; ".join(words) + f"; helps = interval above 0, not = interval below +{margin}"}
 
 
+# A per-iteration cost ratio to RS within this much of 1 is "no extra cost" (the repeats' spread on a quiet
+# machine is a few per cent).
+COST_MARGIN = 0.10
+
+
+def cost_verdict(claim: str, mining: dict, costly: str = "OHEM", free: str = "WRS",
+                 margin: float = COST_MARGIN) -> dict:
+    """The claim that method ``costly`` costs training time and ``free`` does not, from
+    :func:`gslib.bench.bench_mining`'s ``{base: {method: {"over_rs": spread}}}`` (``mining``; every other key is
+    ignored). Replicated when, on every base, ``costly``'s smallest ratio to RS lies above ``1 + margin`` and
+    ``free``'s largest below it; not replicated when ``costly``'s largest lies below ``1 + margin`` or ``free``'s
+    smallest above it; inconclusive otherwise."""
+    bases = [b for b, rows in mining.items() if isinstance(rows, dict) and costly in rows and free in rows]
+    if not bases:
+        return {"claim": claim, "verdict": "not yet tested (no measurement)",
+                "ours": f"bench/mining.json has no {costly} and {free} rows: run `make bench`"}
+    limit = 1 + margin
+    ok = all(mining[b][costly]["over_rs"]["min"] > limit and mining[b][free]["over_rs"]["max"] < limit for b in bases)
+    broken = any(mining[b][costly]["over_rs"]["max"] < limit or mining[b][free]["over_rs"]["min"] > limit
+                 for b in bases)
+    words = "; ".join(f"{b}: {m} / RS {mining[b][m]['over_rs']['median']:.2f} "
+                      f"[{mining[b][m]['over_rs']['min']:.2f}, {mining[b][m]['over_rs']['max']:.2f}]"
+                      for b in bases for m in (costly, free))
+    return {"claim": claim, "verdict": "replicated" if ok else "not replicated" if broken else "inconclusive",
+            "ours": f"ms per training iteration against RS, median [min, max] of the repeats side by side: {words}; "
+                    f"costs time = above {limit:.2f}x RS"}
+
+
 DIFFERENCE_PANELS_PER_ROW = 4
 
 

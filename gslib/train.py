@@ -129,7 +129,7 @@ def image_loss(sampler: Sampler, matcher: TwoPassMatcher, logits: torch.Tensor, 
     ranked = None
     if sampler.needs_logits:  # OHEM and WRS rank every anchor by its loss, in the anchors' order
         ranked = (logits.detach() if rows is None else logits.detach()[rows]).float()
-    samples = sampler(labels, groups, num_groups, ranked, generator)
+    samples = sampler(labels, groups, num_groups, ranked, generator, anchors)
     return detection_loss(logits, deltas, anchors, labels, matched_boxes, samples,
                           groups if sampler.per_group else None, num_groups, sampler.classification_loss,
                           reg_loss, eta, rows)

@@ -75,8 +75,11 @@ def test_mining_benchmark_times_every_sampler_against_rs():
 
     result = bench_mining("smoke", iterations=1, bases=("FPN-finest",))
     rows = result["FPN-finest"]
-    assert list(rows) == ["RS", "GS", "OHEM", "WRS", "Focal*", "GS+OHEM", "GS+WRS", "GS+Focal*"]
+    assert list(rows) == ["RS", "Focal*", "OHEM", "WRS", "GS", "GS+OHEM", "GS+WRS", "GS+Focal*", "OHEM, no NMS",
+                          "GS+OHEM, no NMS"]
     assert rows["GS"]["detector"] == "FPN-finest-sampling" and rows["Focal*"]["detector"] == "FPN-finest-FocalStar"
+    assert rows["OHEM"]["detector"] == "FPN-finest-OHEM-NMS0.7"
+    assert rows["OHEM, no NMS"]["detector"] == "FPN-finest-OHEM"
     assert rows["RS"]["over_rs"]["median"] == 1.0
     assert all(r["ms"]["median"] > 0 for r in rows.values())
     ohem = rows["OHEM"]

@@ -29,6 +29,14 @@ def test_every_first_stage_sampler(name):
         assert (first.alpha, first.gamma) == (0.4, 1.5)
 
 
+def test_ohem_nms_reaches_the_first_stage_sampler_only():
+    first, _ = build_samplers(experiment("FPN", sampler="GS+OHEM", ohem_nms=0.7))
+    assert type(first) is OHEMSampler and first.per_group and first.nms_threshold == 0.7
+    assert build_samplers(experiment("FPN", sampler="OHEM"))[0].nms_threshold == 0.0
+    _, second = build_samplers(TABLE13["+OHEM"])
+    assert type(second) is OHEMSampler and second.nms_threshold == 0.0  # Table 13's second stage: no NMS
+
+
 def test_table3_samplers():
     assert type(build_samplers(TABLE3["FPN-finest"])[0]) is RandomSampler
     gs, _ = build_samplers(TABLE3["FPN-finest-sampling"])

@@ -80,6 +80,11 @@ def test_every_field_changes_the_hash():
             changed = dataclasses.replace(base, reg_loss="smooth_l1")
         elif field.name == "match_thresholds":
             changed = dataclasses.replace(base, match_thresholds=(0.5, 0.3))
+        elif field.name == "ohem_nms":  # read by the OHEM samplers only
+            ohem = dataclasses.replace(base, sampler="OHEM")
+            changed = dataclasses.replace(ohem, ohem_nms=0.7)
+            assert changed.hash() != ohem.hash() and run_hash(changed, DEFAULT) != run_hash(ohem, DEFAULT)
+            continue
         else:
             changed = dataclasses.replace(base, **{field.name: _changed(value)})
         assert changed.hash() != base.hash(), field.name
@@ -104,7 +109,7 @@ def test_second_stage_fields_count_only_with_a_second_stage():
     base = experiment("FPN-finest-sampling", seed=2)
     # The hash of a one-stage run is what it was before the second stage's fields existed.
     old_fields = {k: v for k, v in dataclasses.asdict(base).items()
-                  if k not in (*SECOND_STAGE_EXPERIMENT_FIELDS, "match_thresholds")}  # later than the hash, unset
+                  if k not in (*SECOND_STAGE_EXPERIMENT_FIELDS, "match_thresholds", "ohem_nms")}  # later, unset
     old_profile = {k: v for k, v in dataclasses.asdict(DEFAULT).items() if k not in SECOND_STAGE_PROFILE_FIELDS}
     assert run_hash(base, DEFAULT) == digest(old_fields, old_profile)
     assert base.hash() == digest(old_fields)
@@ -203,6 +208,20 @@ def test_variant_names_what_changed_and_never_renames_a_table3_detector():
     assert variant("FPN-finest", sampler="GS+WRS").name == "FPN-finest-GS+WRS"
     assert variant("FPN-finest", sampler="GS+WRS").num_samples == 256  # the sampler's own N
     assert variant("FPN-finest", num_samples=2048).name == "FPN-finest-N2048"
+    assert variant("FPN", sampler="OHEM", ohem_nms=0.7).name == "FPN-OHEM-NMS0.7"
+    assert variant("FPN-finest", sampler="GS+OHEM", ohem_nms=0.5).name == "FPN-finest-GS+OHEM-NMS0.5"
+
+
+def test_ohem_nms_is_named_in_the_hash_only_when_set():
+    plain, with_nms = variant("FPN-finest", sampler="OHEM"), variant("FPN-finest", sampler="OHEM", ohem_nms=0.7)
+    assert run_hash(plain, DEFAULT) == "735de0d1b5e4"  # the stored run's name, from before the field existed
+    assert run_hash(dataclasses.replace(with_nms, name=plain.name), DEFAULT) != run_hash(plain, DEFAULT)
+    for sampler in ("RS", "GS", "WRS", "Focal*", "GS+WRS"):
+        with pytest.raises(ValueError, match="ohem_nms"):
+            experiment("FPN", sampler=sampler, ohem_nms=0.7)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="ohem_nms"):
+            experiment("FPN", sampler="OHEM", ohem_nms=bad)
     assert variant("FPN-finest-sampling", num_samples=512).name == "FPN-finest-sampling-N512"
     assert variant("FPN-finest", scales=(16,)).name == "FPN-finest-S16"
     assert variant("FPN-finest-sampling", reg_loss="smooth_l1").name == "FPN-finest-sampling-smooth_l1"

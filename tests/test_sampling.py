@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torchvision.ops import nms
 
 from gslib.losses import focal_star_loss, softmax_ce
 from gslib.matcher import NEGATIVE, POSITIVE
@@ -21,6 +22,7 @@ from gslib.sampling import (
     focal_star_sample,
     focal_weight,
     group_sample,
+    nms_survivors,
     ohem_sample,
     random_sample,
     reference_scale,
@@ -119,6 +121,47 @@ def test_gs_ohem_uses_gs_counts_ranked_by_loss():
     assert sorted(s.neg.tolist()) == list(range(18, 24)) + list(range(42, 48))
 
 
+def test_ohem_nms_drops_the_lower_loss_of_two_overlapping_anchors():
+    # A and B overlap by IoU 9/11 = 0.82 > 0.7: B, of lower loss, goes, and the next anchor takes its place.
+    # C and D overlap by 1/3 < 0.7: both stay. The ignored anchor E never counts, however high its loss.
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [25, 20, 35, 30], [0, 0, 10, 10]])
+    labels = torch.tensor([1, 0, 0, 0, -1])
+    losses = torch.tensor([3.0, 2.0, 1.0, 0.5, 9.0])
+    s = ohem_sample(labels, losses, batch=3, boxes=boxes, nms_threshold=0.7)
+    assert s.pos.tolist() == [0] and s.neg.tolist() == [2, 3]
+    assert sorted(ohem_sample(labels, losses, batch=3).neg.tolist()) == [1, 2]  # without NMS B is kept
+    with pytest.raises(ValueError, match="boxes"):
+        ohem_sample(labels, losses, batch=3, nms_threshold=0.7)
+
+
+def test_gs_ohem_nms_runs_within_each_groups_positives_and_negatives():
+    # Group 0: positives 0, 1 overlap (IoU 0.82), negatives 2, 3 overlap; group 1's negative 5 duplicates 4.
+    # A positive and a negative never suppress each other (anchor 6, negative, duplicates positive 0).
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [40, 0, 50, 10], [41, 0, 51, 10],
+                          [80, 0, 120, 40], [81, 0, 121, 40], [0, 0, 10, 10], [0, 60, 10, 70]])
+    labels = torch.tensor([1, 1, 0, 0, 0, 0, 0, 0])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 0, 1])
+    losses = torch.tensor([1.0, 2.0, 5.0, 4.0, 3.0, 6.0, 0.5, 0.1])
+    s = ohem_sample(labels, losses, batch=4, groups=groups, num_groups=2, boxes=boxes, nms_threshold=0.7)
+    assert s.pos.tolist() == [1]  # 1 of 4 at 1:3; anchor 0 is suppressed by 1 anyway
+    assert s.neg.tolist() == [2, 6, 5, 7]  # group 0: 3 of {2, 6} (3 is suppressed); group 1: 4 of {5, 7}
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 120), k=st.integers(0, 40), threshold=st.sampled_from([0.3, 0.5, 0.7]),
+       seed=st.integers(0, 10_000), ties=st.booleans())
+def test_nms_survivors_are_the_first_k_of_nms_over_every_candidate(n, k, threshold, seed, ties):
+    g = gen(seed)
+    xy = torch.randint(0, 40, (n, 2), generator=g).float()
+    boxes = torch.cat([xy, xy + torch.randint(4, 20, (n, 2), generator=g).float()], dim=1)
+    key = torch.randint(0, 5, (n,), generator=g).float() if ties else torch.rand(n, generator=g)
+    idx = torch.randperm(n, generator=g)[: n // 2 + 1].sort().values if n else torch.zeros(0, dtype=torch.int64)
+    order = idx[torch.argsort(key[idx], descending=True, stable=True)]
+    rank = torch.arange(order.numel(), 0, -1, dtype=torch.float32)
+    every = order[nms(boxes[order], rank, threshold)]
+    assert torch.equal(nms_survivors(boxes, key, idx, k, threshold), every[:k])
+
+
 def test_wrs_prefers_hard_examples_but_keeps_easy_ones_possible():
     # eq. 3 with k = 1 picks i with probability l_i / sum(l): losses 1 and 3 -> 1/4 and 3/4.
     labels = torch.tensor([0, 0])
@@ -177,11 +220,16 @@ def test_sampler_objects_draw_what_their_functions_draw():
     logits = torch.randn(labels.numel(), 2, generator=gen(9))
     ce = F.cross_entropy(logits, (labels == 1).long(), reduction="none")
     everything = Samples((labels == 1).nonzero().squeeze(1), (labels == 0).nonzero().squeeze(1))
+    xy = torch.randint(0, 200, (labels.numel(), 2), generator=gen(5)).float()
+    boxes = torch.cat([xy, xy + 16], dim=1)
     cases = [
         (RandomSampler(64), lambda g: random_sample(labels, 64, generator=g)),
         (GroupSampler(32), lambda g: group_sample(labels, groups, 3, 32, generator=g)),
         (OHEMSampler(64), lambda g: ohem_sample(labels, ce, 64)),
         (OHEMSampler(32, per_group=True), lambda g: ohem_sample(labels, ce, 32, groups, 3)),
+        (OHEMSampler(64, nms_threshold=0.7), lambda g: ohem_sample(labels, ce, 64, boxes=boxes, nms_threshold=0.7)),
+        (OHEMSampler(32, per_group=True, nms_threshold=0.5),
+         lambda g: ohem_sample(labels, ce, 32, groups, 3, boxes=boxes, nms_threshold=0.5)),
         (WRSSampler(64), lambda g: wrs_sample(labels, ce, 64, generator=g)),
         (WRSSampler(32, per_group=True), lambda g: wrs_sample(labels, ce, 32, groups=groups, num_groups=3,
                                                               generator=g)),
@@ -190,11 +238,11 @@ def test_sampler_objects_draw_what_their_functions_draw():
                                                                                      generator=g)),
     ]
     for sampler, direct in cases:
-        got, want = sampler(labels, groups, 3, logits, gen(4)), direct(gen(4))
+        got, want = sampler(labels, groups, 3, logits, gen(4), boxes), direct(gen(4))
         assert torch.equal(got.pos, want.pos) and torch.equal(got.neg, want.neg), sampler
         assert got.weight is None  # eq. 2 takes the classification loss's own normaliser
     # Hard mining needs the logits; the others draw without them.
-    assert [s.needs_logits for s, _ in cases] == [False, False, True, True, True, True, False, False]
+    assert [s.needs_logits for s, _ in cases] == [False, False, True, True, True, True, True, True, False, False]
 
 
 def test_sampler_objects_name_eq2_grouping_and_classification_loss():
