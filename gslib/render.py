@@ -5,7 +5,8 @@
 ``claims.html``, and writes ``index.html`` linking them with each notebook's title (its first heading). The
 figures are embedded in the notebooks' outputs, so the folder reads offline. ``--screenshot`` then opens
 the index and one notebook in headless Chromium (Debian's ``chromium``) and saves PNG screenshots beside
-them; :func:`check_page` says whether a rendered notebook holds its figures and tables.
+them; :func:`check_page` says whether a rendered notebook holds its figures and tables, and :func:`drawn` whether
+Chromium actually draws them (the pixels that change when they are hidden).
 """
 from __future__ import annotations
 
@@ -119,6 +120,15 @@ def errors(notebook: nbformat.NotebookNode) -> int:
     return sum(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
 
 
+def _crop(png: Path, top: int) -> None:
+    """Cut the rows above ``top`` off the PNG ``png`` (in place)."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        cropped = image.crop((0, top, image.width, image.height))
+    cropped.save(png)
+
+
 def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> Path:
     """Open ``page`` in headless Chromium and save a ``width`` x ``height`` screenshot to ``png``."""
     browser = next((shutil.which(b) for b in CHROMIUM if shutil.which(b)), None)
@@ -130,6 +140,44 @@ def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> 
     if not png.is_file() or png.stat().st_size == 0:
         raise RuntimeError(f"Chromium wrote no screenshot of {page} to {png}")
     return png
+
+
+# What hides a page's figures or its tables without moving anything else (visibility keeps their boxes).
+HIDE = {"figures": "img{visibility:hidden !important}", "tables": "table{visibility:hidden !important}"}
+
+
+def drawn(page: Path, width: int = 1400, height: int = 8000) -> dict:
+    """Whether Chromium draws ``page``'s figures and tables: the page's screenshot (``width`` x ``height``)
+    against screenshots of copies with its images, then its tables, hidden (:data:`HIDE`). The pixels that
+    differ are what the figures (tables) drew. Returns ``{"figures": pixels, "tables": pixels,
+    "figure_rows": [first, last] rows the figures drew on, or None}``; 0 pixels: nothing shown (in the
+    window). Needs Chromium (:func:`screenshot`) and Pillow (matplotlib's)."""
+    import numpy as np
+    from PIL import Image
+
+    page = Path(page)
+    folder = page.parent
+    shots = {}
+    for what in ("page", *HIDE):
+        source = page if what == "page" else folder / f".{page.stem}.no-{what}.html"
+        if what != "page":  # beside the page, so that its style sheet link still resolves
+            source.write_text(page.read_text().replace("</head>", f"<style>{HIDE[what]}</style></head>", 1))
+        png = folder / f".{page.stem}.{what}.png"
+        try:
+            screenshot(source, png, width, height)
+            shots[what] = np.asarray(Image.open(png).convert("RGB"))
+        finally:
+            png.unlink(missing_ok=True)
+            if source != page:
+                source.unlink(missing_ok=True)
+    result = {}
+    for what in HIDE:
+        changed = (shots["page"] != shots[what]).any(axis=2)
+        result[what] = int(changed.sum())
+        if what == "figures":
+            rows = np.nonzero(changed.any(axis=1))[0]
+            result["figure_rows"] = [int(rows[0]), int(rows[-1])] if rows.size else None
+    return result
 
 
 def main(argv=None) -> None:
@@ -147,8 +195,19 @@ def main(argv=None) -> None:
     if args.screenshot is not None:
         page = next((p for p in pages if p.stem.startswith(args.screenshot)), pages[0])
         # The index is one short table: a shorter window than a notebook's.
-        for source, height in ((index, 600), (page, 2400)):
-            print(f"screenshot: {screenshot(source, source.with_suffix('.png'), height=height)}")
+        print(f"screenshot: {screenshot(index, index.with_suffix('.png'), height=600)}")
+        shown = drawn(page)
+        check = index.parent / "screenshot_check.json"
+        check.write_text(json.dumps({"page": page.name, "window": [1400, 8000], **shown}, indent=1) + "\n")
+        print(f"{page.name} as Chromium draws it (pixels that change when hidden): {shown} -> {check}")
+        if not shown["figures"] or not shown["tables"]:
+            raise SystemExit(f"{page.name}: Chromium draws no {'figure' if not shown['figures'] else 'table'} "
+                             "in its first 8000 px")
+        # The screenshot kept: the page from 1,200 px above its first figure to 800 px below the figure's top.
+        top = max(0, shown["figure_rows"][0] - 1200)
+        png = screenshot(page, page.with_suffix(".png"), width=1400, height=top + 2000)
+        _crop(png, top)
+        print(f"screenshot: {png} (rows {top} to {top + 2000}: a table, then the first figure)")
 
 
 if __name__ == "__main__":

@@ -591,16 +591,20 @@ def effect_sizes(pairs: dict[str, tuple[str, str]], evaluations: dict[str, list[
 
 
 def effects_in_words(table: pd.DataFrame) -> list[str]:
-    """:func:`effect_sizes` rows as sentences: which effect is larger, ours or the paper's, and by how much."""
+    """:func:`effect_sizes` rows as sentences: which effect is larger, ours or the paper's, relative to its
+    baseline and in absolute AP, and by how much."""
     said = []
     for r in table.to_dict(orient="records"):
         ratio = r["ours / paper (relative)"]
+        ours, theirs = r["ours difference"], r["paper difference"]
         size = ("no ratio: the paper's effect is 0 or not printed" if not np.isfinite(ratio) else
                 "ours is opposite in sign to the paper's" if ratio < 0 else
                 f"ours is {ratio:.1f}x the paper's relative effect" if ratio >= 1 else
                 f"ours is {ratio:.2f} of the paper's relative effect")
-        said.append(f"{r['effect']} ({r['column']}): ours {r['ours difference']:+.3f} AP ({r['ours relative']:+.0%} "
-                    f"of {r['ours baseline']:.3f}), paper {r['paper difference'] * 100:+.1f} AP "
+        if np.isfinite(ratio) and ratio > 0:
+            size += (", and smaller in absolute AP" if abs(ours) < abs(theirs) else ", and larger in absolute AP")
+        said.append(f"{r['effect']} ({r['column']}): ours {ours:+.3f} AP ({r['ours relative']:+.0%} "
+                    f"of {r['ours baseline']:.3f}), paper {theirs * 100:+.1f} AP "
                     f"({r['paper relative']:+.1%} of {r['paper baseline'] * 100:.1f}); {size}")
     return said
 

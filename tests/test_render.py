@@ -76,3 +76,25 @@ def test_a_screenshot_of_a_rendered_page_is_a_png(tmp_path, monkeypatch):
     page.write_text("<html><body><h1>hello</h1></body></html>")
     png = render.screenshot(page, tmp_path / "page.png", width=200, height=100)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in render.CHROMIUM), reason="no Chromium installed")
+def test_drawn_counts_the_pixels_of_figures_and_tables_that_chromium_draws(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
+    figure = f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    table = '<table border="1"><tr><td>AP</td><td>0.5</td></tr></table>'
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><head></head><body><p>text</p>{table}<div style='height:50px'></div>{figure}</body></html>")
+    shown = render.drawn(page, width=300, height=300)
+    assert shown["figures"] >= 40 * 30 * 0.9 and shown["tables"] > 0  # the red block, the table's text and border
+    first, last = shown["figure_rows"]
+    assert 25 <= last - first + 1 <= 35
+    page.write_text(f"<html><head></head><body><p>text</p>{table}</body></html>")  # no figure
+    assert render.drawn(page, width=300, height=300)["figures"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]  # no copies or screenshots left behind

@@ -374,7 +374,10 @@ def test_effect_sizes_set_ours_against_the_papers_relative_effect():
     assert r["ours difference"] == pytest.approx(0.10) and r["ours relative"] == pytest.approx(0.4)
     assert r["paper relative"] == pytest.approx(0.025) and r["ours / paper (relative)"] == pytest.approx(16)
     assert effects_in_words(table) == ["GS (all): ours +0.100 AP (+40% of 0.250), paper +2.0 AP (+2.5% of 80.0); "
-                                       "ours is 16.0x the paper's relative effect"]
+                                       "ours is 16.0x the paper's relative effect, and larger in absolute AP"]
+    # Larger relative to a low baseline, yet smaller in absolute AP: +0.01 on 0.05 (+20%) against +0.02 on 0.80.
+    small = effect_sizes({"GS": ("a", "b")}, {"a": _evs([0.05]), "b": _evs([0.06])}, theirs)
+    assert effects_in_words(small)[0].endswith("ours is 8.0x the paper's relative effect, and smaller in absolute AP")
 
 
 def test_the_curves_and_gains_plots_draw_one_line_per_detector():
