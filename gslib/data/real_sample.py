@@ -1,5 +1,6 @@
-"""The real-photo sample of WIDER FACE val (``../shared/wider-real-sample/``: 204 images, 4,370 faces) as a
-WIDER-format evaluation set: the official ground truth (``../shared/widerface/ground_truth``, the four .mat
+"""The real-photo sample of WIDER FACE val (``../shared/wider-real-sample/``: 204 images; their official
+``wider_face_val_bbx_gt.txt`` entries hold 4,700 faces, the evaluation set notebook 07 builds 4,699, where the
+sample's README says 4,370) as a WIDER-format evaluation set: the official ground truth (``../shared/widerface/ground_truth``, the four .mat
 files of ``eval_tools``) restricted to those images, written with :func:`gslib.data.wider.write_wider_mat`,
 so that :func:`gslib.evaluate.wider.evaluate_wider` evaluates it exactly as it does SynthWIDER val.
 
