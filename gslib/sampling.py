@@ -144,20 +144,20 @@ def wrs_sample(labels: torch.Tensor, losses: torch.Tensor, num_samples: int = 25
                            groups, num_groups)
 
 
-def nms_survivors(boxes: torch.Tensor, key: torch.Tensor, idx: torch.Tensor, k: int,
-                  iou_threshold: float) -> torch.Tensor:
-    """Of the candidates ``idx``, the first ``k`` kept by greedy NMS in descending ``key``
-    (``torchvision.ops.nms``; ties in ``key`` keep the ascending order of ``idx``).
+def nms_survivors(boxes: torch.Tensor, key: torch.Tensor, idx: torch.Tensor, k: int, iou_threshold: float,
+                  max_candidates: int | None = None) -> torch.Tensor:
+    """Of the candidates ``idx``, the first ``k`` kept by greedy NMS (``torchvision.ops.nms``) over the
+    ``max_candidates`` of highest ``key`` (None: all of them), in descending ``key`` (ties in ``key`` keep
+    the ascending order of ``idx``).
 
-    The same as NMS over all of ``idx``, computed on a prefix of the ranking: greedy NMS keeps a box when no
-    kept box ranked above it overlaps it by more than ``iou_threshold``, so the first ``k`` survivors depend
-    on the boxes ranked down to the k-th survivor only. The prefix starts at ``2 k`` and grows x4 until it
-    holds ``k`` survivors or all of ``idx``: NMS over tens of thousands of anchors would cost more than the
-    training step (its cost is OHEM's flaw in Sec. 4.2), the prefix a few ms.
+    Computed on a prefix of that ranking: greedy NMS keeps a box when no kept box ranked above it overlaps it by
+    more than ``iou_threshold``, so the first ``k`` survivors depend on the boxes ranked down to the k-th
+    survivor only. The prefix starts at ``2 k`` and grows x4 until it holds ``k`` survivors or all the
+    candidates; the result is the same as NMS over all of them, cut to ``k``.
 
     boxes: (A, 4) x1y1x2y2; key: (A,) float; idx: (n,) int64 -> (min(k, survivors),) int64, descending key.
     """
-    order = idx[torch.argsort(key[idx], descending=True, stable=True)]
+    order = idx[torch.argsort(key[idx], descending=True, stable=True)][:max_candidates]
     n = min(order.numel(), 2 * k)
     while True:
         prefix = order[:n]
@@ -169,6 +169,13 @@ def nms_survivors(boxes: torch.Tensor, key: torch.Tensor, idx: torch.Tensor, k: 
         n = min(order.numel(), 4 * n)
 
 
+# OHEM's NMS sees the OHEM_NMS_CANDIDATES x k candidates of highest loss (4,096 for B = 1,024), as RPN's pre-NMS
+# top-N bounds NMS over dense anchors; about the ~2,000 RoIs the OHEM paper's NMS saw. Over every labelled anchor
+# (25,600 in a default FPN-finest crop) the smooth losses of neighbouring anchors make NMS keep few of the top
+# ones, and it took 150-600 ms per image (torchvision's nms, one thread), several times the training step.
+OHEM_NMS_CANDIDATES = 4
+
+
 def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, groups: torch.Tensor | None = None,
                 num_groups: int = 1, positive_fraction: float = 0.25, boxes: torch.Tensor | None = None,
                 nms_threshold: float = 0.0) -> Samples:
@@ -176,8 +183,9 @@ def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, g
 
     With ``nms_threshold`` > 0 (Sec. 4.2: "OHEM typically relies on NMS to prune proposals which are highly
     overlapped"; the OHEM paper's IoU is 0.7), greedy NMS by loss over the candidates' ``boxes`` (A, 4)
-    (:func:`nms_survivors`) first: of two anchors that overlap more, only the one of higher loss can be kept.
-    0: no NMS, the loss ranking alone.
+    (:func:`nms_survivors`) among the :data:`OHEM_NMS_CANDIDATES` x ``batch`` of highest loss first: of two
+    anchors that overlap more, only the one of higher loss can be kept, and fewer than ``batch`` are kept when
+    fewer survive. 0: no NMS, the loss ranking alone.
 
     With ``groups`` it is GS+OHEM (Sec. 4.2, "OHEM for each group"): each group takes the GS counts
     (``batch`` per group at 1:3) by highest loss instead of at random; its NMS runs within each group's
@@ -188,13 +196,15 @@ def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, g
         if boxes is None:
             raise ValueError("ohem_sample: nms_threshold > 0 needs the candidates' boxes")
         if groups is None:
-            chosen = nms_survivors(boxes, key, (labels != IGNORE).nonzero().squeeze(1), batch, nms_threshold)
+            chosen = nms_survivors(boxes, key, (labels != IGNORE).nonzero().squeeze(1), batch, nms_threshold,
+                                   OHEM_NMS_CANDIDATES * batch)
             return Samples(chosen[labels[chosen] == POSITIVE], chosen[labels[chosen] == NEGATIVE])
         max_pos = math.floor(batch * positive_fraction)
         positives = _by_group((labels == POSITIVE).nonzero().squeeze(1), groups, num_groups)
         negatives = _by_group((labels == NEGATIVE).nonzero().squeeze(1), groups, num_groups)
-        pos = [nms_survivors(boxes, key, p, max_pos, nms_threshold) for p in positives]
-        neg = [nms_survivors(boxes, key, q, batch - p.numel(), nms_threshold) for p, q in zip(pos, negatives)]
+        pos = [nms_survivors(boxes, key, p, max_pos, nms_threshold, OHEM_NMS_CANDIDATES * max_pos) for p in positives]
+        neg = [nms_survivors(boxes, key, q, batch - p.numel(), nms_threshold, OHEM_NMS_CANDIDATES * (batch - p.numel()))
+               for p, q in zip(pos, negatives)]
         return Samples(torch.cat(pos), torch.cat(neg))
     if groups is not None:
         return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups)

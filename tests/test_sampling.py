@@ -147,19 +147,27 @@ def test_gs_ohem_nms_runs_within_each_groups_positives_and_negatives():
     assert s.neg.tolist() == [2, 6, 5, 7]  # group 0: 3 of {2, 6} (3 is suppressed); group 1: 4 of {5, 7}
 
 
+def test_nms_survivors_see_only_the_top_candidates_when_capped():
+    # Ranked A, B, C: B overlaps A (IoU 0.82) and goes. Capped to the top 2, C never enters: 1 survivor, not 2.
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]])
+    key, idx = torch.tensor([3.0, 2.0, 1.0]), torch.arange(3)
+    assert nms_survivors(boxes, key, idx, 2, 0.7).tolist() == [0, 2]
+    assert nms_survivors(boxes, key, idx, 2, 0.7, max_candidates=2).tolist() == [0]
+
+
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(0, 120), k=st.integers(0, 40), threshold=st.sampled_from([0.3, 0.5, 0.7]),
-       seed=st.integers(0, 10_000), ties=st.booleans())
-def test_nms_survivors_are_the_first_k_of_nms_over_every_candidate(n, k, threshold, seed, ties):
+       seed=st.integers(0, 10_000), ties=st.booleans(), cap=st.one_of(st.none(), st.integers(0, 130)))
+def test_nms_survivors_are_the_first_k_of_nms_over_every_candidate(n, k, threshold, seed, ties, cap):
     g = gen(seed)
     xy = torch.randint(0, 40, (n, 2), generator=g).float()
     boxes = torch.cat([xy, xy + torch.randint(4, 20, (n, 2), generator=g).float()], dim=1)
     key = torch.randint(0, 5, (n,), generator=g).float() if ties else torch.rand(n, generator=g)
     idx = torch.randperm(n, generator=g)[: n // 2 + 1].sort().values if n else torch.zeros(0, dtype=torch.int64)
-    order = idx[torch.argsort(key[idx], descending=True, stable=True)]
+    order = idx[torch.argsort(key[idx], descending=True, stable=True)][:cap]
     rank = torch.arange(order.numel(), 0, -1, dtype=torch.float32)
     every = order[nms(boxes[order], rank, threshold)]
-    assert torch.equal(nms_survivors(boxes, key, idx, k, threshold), every[:k])
+    assert torch.equal(nms_survivors(boxes, key, idx, k, threshold, cap), every[:k])
 
 
 def test_wrs_prefers_hard_examples_but_keeps_easy_ones_possible():

@@ -1,8 +1,9 @@
 """The real-photo sample of WIDER FACE val (``../shared/wider-real-sample/``: 204 images; their official
 ``wider_face_val_bbx_gt.txt`` entries hold 4,700 faces, the evaluation set notebook 07 builds 4,699, where the
-sample's README says 4,370) as a WIDER-format evaluation set: the official ground truth (``../shared/widerface/ground_truth``, the four .mat
-files of ``eval_tools``) restricted to those images, written with :func:`gslib.data.wider.write_wider_mat`,
-so that :func:`gslib.evaluate.wider.evaluate_wider` evaluates it exactly as it does SynthWIDER val.
+sample's README says 4,370) as a WIDER-format evaluation set: the official ground truth
+(``../shared/widerface/ground_truth``, the four .mat files of ``eval_tools``) restricted to those images,
+written with :func:`gslib.data.wider.write_wider_mat`, so that :func:`gslib.evaluate.wider.evaluate_wider`
+evaluates it exactly as it does SynthWIDER val.
 
 Squashed images (200 of 204, stored at 416 x 416 whatever their original size) are resized back to their
 original size when they are opened (:func:`open_image`), and the official boxes are kept as they are. We chose
