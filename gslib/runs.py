@@ -26,9 +26,10 @@ run records the thread count it trained on (gslib.train), which its loss curve d
 Estimates of CPU time come from what the stored runs of the same profile measured: the median
 ``train_seconds`` (metrics.json) and ``inference_seconds`` (evaluation.json) of the runs of the same
 experiment. An experiment with none is trained for a measured one's median times the ratio of their ms per
-iteration in the profile's ``bench train`` output (bench/train.json: RetinaFace and Table 13's two-stage rows),
-and otherwise priced from all the profile's runs. Runs are read in the runs folder and in the committed
-results/ (so a fresh retrain into results/fresh/ is estimated from the committed runs).
+iteration in the profile's ``bench train`` or ``bench mining`` output (bench/train.json: RetinaFace and Table
+13's two-stage rows; bench/mining.json: Table 9a's methods), and otherwise priced from all the profile's runs.
+Runs are read in the runs folder and in the committed results/ (so a fresh retrain into results/fresh/ is
+estimated from the committed runs).
 """
 from __future__ import annotations
 
@@ -387,26 +388,40 @@ def _median(costs: dict, name: str, kind: str) -> tuple[float | None, str]:
 
 
 BENCH_TRAIN = Path("bench") / "train.json"  # in a results folder: gslib.bench train's output
+BENCH_MINING = Path("bench") / "mining.json"  # gslib.bench mining's: Table 9a's methods per base, side by side
+
+
+def _side_by_side(profile: str) -> list[tuple[dict[str, float], Path]]:
+    """The per-iteration times (ms) measured side by side in the profile's benchmarks, one ``{name: ms}`` per
+    measurement: ``bench train``'s ``ms_per_iteration``, and ``bench mining``'s methods of each base."""
+    groups = []
+    train, mining = results_dir(profile) / BENCH_TRAIN, results_dir(profile) / BENCH_MINING
+    if train.is_file():
+        groups.append((json.loads(train.read_text()).get("ms_per_iteration", {}), train))
+    if mining.is_file():
+        groups += [({row["detector"]: row["ms"]["median"] for row in rows.values()}, mining)
+                   for rows in json.loads(mining.read_text()).values() if isinstance(rows, dict)]
+    return groups
 
 
 def bench_prices(profile: str, costs: dict) -> dict[str, tuple[float, str]]:
     """Training seconds of the experiments that have no measured run but a per-iteration time in the profile's
-    ``bench train`` output (its ``ms_per_iteration``, measured side by side): ``{name: (seconds, where from)}``,
-    each the median run of the measured experiment with the most runs, times the ratio of the two
-    per-iteration times."""
-    path = results_dir(profile) / BENCH_TRAIN
-    per_iteration = json.loads(path.read_text()).get("ms_per_iteration", {}) if path.is_file() else {}
-    measured = [name for name in per_iteration if costs.get(name, {}).get("train")]
-    if not measured:
-        return {}
-    reference = max(measured, key=lambda name: len(costs[name]["train"]))
-    own = costs[reference]["train"]
+    ``bench train`` or ``bench mining`` output (measured side by side): ``{name: (seconds, where from)}``, each
+    the median run of the experiment of the same measurement with the most runs, times the ratio of the two
+    per-iteration times (the first measurement that names an experiment prices it)."""
     out = {}
-    for name, ms in per_iteration.items():
-        if not costs.get(name, {}).get("train"):
-            ratio = ms / per_iteration[reference]
-            out[name] = (statistics.median(own) * ratio,
-                         f"{reference} ({len(own)}) x {ratio:.2f} ({path.parent.name}/{path.name}'s ms per iteration)")
+    for per_iteration, path in _side_by_side(profile):
+        measured = [name for name in per_iteration if costs.get(name, {}).get("train")]
+        if not measured:
+            continue
+        reference = max(measured, key=lambda name: len(costs[name]["train"]))
+        own = costs[reference]["train"]
+        for name, ms in per_iteration.items():
+            if not costs.get(name, {}).get("train") and name not in out:
+                ratio = ms / per_iteration[reference]
+                out[name] = (statistics.median(own) * ratio,
+                             f"{reference} ({len(own)}) x {ratio:.2f} ({path.parent.name}/{path.name}'s ms per "
+                             "iteration)")
     return out
 
 
@@ -507,8 +522,8 @@ def describe(planned: list[PlannedRun], profile: str, folder: Path) -> str:
         summary(planned),
         f"Cost of a run not stored: the median train_seconds (metrics.json) + inference_seconds (evaluation.json) "
         f"of the stored {profile} runs of the same experiment, else (training) a measured experiment's times the "
-        f"ratio of their ms per iteration in {BENCH_TRAIN}, else of all the stored {profile} runs (in "
-        f"parentheses: how many), read in {shown}/ and in the committed results; of a stored run: its record."])
+        f"ratio of their ms per iteration in {BENCH_TRAIN} or {BENCH_MINING}, else of all the stored {profile} runs "
+        f"(in parentheses: how many), read in {shown}/ and in the committed results; of a stored run: its record."])
 
 
 # -- the queue ----------------------------------------------------------------------------------------

@@ -163,6 +163,14 @@ def test_an_experiment_never_trained_is_priced_from_the_bench_per_iteration_rati
                                       "test: all runs (3)")
     assert after["FPN-finest-stride"] == before["FPN-finest-stride"]
     assert after["FPN-finest-sampling"] == before["FPN-finest-sampling"]  # its own run, not the bench's
+    # bench mining's methods of each base price the runs it timed, from that base's measured runs.
+    timed = {"RS": {"detector": "FPN-finest", "ms": {"median": 20.0}},
+             "OHEM": {"detector": "FPN-finest-stride", "ms": {"median": 50.0}}}
+    (results_dir("smoke") / runs.BENCH_MINING).write_text(json.dumps({"profile": "smoke", "FPN-finest": timed}))
+    mined = train_estimates()
+    assert mined["FPN-finest-stride"][0] == 2.5 * 200.0 + 20.0
+    assert mined["FPN-finest-stride"][1].startswith("train: FPN-finest (2) x 2.50 (bench/mining.json's")
+    assert mined["RetinaFace"] == after["RetinaFace"]  # bench train named it first
 
 
 def test_a_notebook_without_train_missing_names_the_make_command(results):
