@@ -87,14 +87,19 @@ def _by_group(idx: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple
 
 
 def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, positive_fraction: float = 0.25,
-                    groups: torch.Tensor | None = None, num_groups: int = 1) -> Samples:
+                    groups: torch.Tensor | None = None, num_groups: int = 1, top=None) -> Samples:
     """The counting rule shared by RS, GS and their hard-mining variants.
 
     In each group: ``P = min(#positives, floor(N * positive_fraction))`` positives and
     ``min(#negatives, N - P)`` negatives, those with the largest ``key`` (random for RS/GS).
 
     labels: (A,) matcher labels; key: (A,) float; groups: (A,) int64 in [0, num_groups) or None (one group).
+    top: ``(indices, k) -> chosen`` keeps up to ``k`` of the indices (GS+OHEM's NMS); None: the ``k`` of
+    largest ``key``.
     """
+    if top is None:
+        def top(idx, k):
+            return _top(idx, k, key)
     max_pos = math.floor(num_samples * positive_fraction)
     positives = (labels == POSITIVE).nonzero().squeeze(1)
     negatives = (labels == NEGATIVE).nonzero().squeeze(1)
@@ -104,9 +109,9 @@ def balanced_sample(labels: torch.Tensor, key: torch.Tensor, num_samples: int, p
         positives, negatives = _by_group(positives, groups, num_groups), _by_group(negatives, groups, num_groups)
     pos, neg = [], []
     for group_positives, group_negatives in zip(positives, negatives):
-        p = _top(group_positives, max_pos, key)
+        p = top(group_positives, max_pos)
         pos.append(p)
-        neg.append(_top(group_negatives, num_samples - p.numel(), key))
+        neg.append(top(group_negatives, num_samples - p.numel()))
     return Samples(torch.cat(pos), torch.cat(neg))
 
 
@@ -199,13 +204,9 @@ def ohem_sample(labels: torch.Tensor, losses: torch.Tensor, batch: int = 1024, g
             chosen = nms_survivors(boxes, key, (labels != IGNORE).nonzero().squeeze(1), batch, nms_threshold,
                                    OHEM_NMS_CANDIDATES * batch)
             return Samples(chosen[labels[chosen] == POSITIVE], chosen[labels[chosen] == NEGATIVE])
-        max_pos = math.floor(batch * positive_fraction)
-        positives = _by_group((labels == POSITIVE).nonzero().squeeze(1), groups, num_groups)
-        negatives = _by_group((labels == NEGATIVE).nonzero().squeeze(1), groups, num_groups)
-        pos = [nms_survivors(boxes, key, p, max_pos, nms_threshold, OHEM_NMS_CANDIDATES * max_pos) for p in positives]
-        neg = [nms_survivors(boxes, key, q, batch - p.numel(), nms_threshold, OHEM_NMS_CANDIDATES * (batch - p.numel()))
-               for p, q in zip(pos, negatives)]
-        return Samples(torch.cat(pos), torch.cat(neg))
+        return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups,
+                               top=lambda idx, k: nms_survivors(boxes, key, idx, k, nms_threshold,
+                                                                OHEM_NMS_CANDIDATES * k))
     if groups is not None:
         return balanced_sample(labels, key, batch, positive_fraction, groups, num_groups)
     chosen = _top((labels != IGNORE).nonzero().squeeze(1), batch, key)
