@@ -691,6 +691,21 @@ def cost_verdict(claim: str, mining: dict, costly: str = "OHEM", free: str = "WR
 DIFFERENCE_PANELS_PER_ROW = 4
 
 
+def mean_differences(tables: dict[str, pd.DataFrame], columns) -> pd.DataFrame:
+    """:func:`plot_differences` as a table: one row per ``{label: table}`` entry of :func:`compare`'s tables,
+    one cell per column, ``"+0.088 [+0.046, +0.130]"`` (the mean difference over seeds and its 95% interval),
+    and the number of seeds."""
+    rows = []
+    for label, table in tables.items():
+        row = {"": label}
+        for c in columns:
+            r = table[(table["column"] == c) & (table["seed"] == "mean")].iloc[0]
+            row[c] = f"{r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+        row["seeds"] = int(((table["column"] == columns[0]) & (table["seed"] != "mean")).sum())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("")
+
+
 def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | None = None):
     """A forest plot of :func:`compare`'s tables: for each ``{label: tables}`` entry and column, the mean
     difference over seeds with its 95% interval (bar) and each seed's difference (dots); the band of

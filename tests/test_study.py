@@ -24,6 +24,7 @@ from gslib.study import (
     equivalence_verdict,
     evaluated_run,
     joint_verdict,
+    mean_differences,
     migrate_counts,
     order_verdict,
     paired_gain,
@@ -249,6 +250,15 @@ def test_claim_verdict_reads_the_mean_interval_of_every_column():
     reversed_ = _differences({"all": [(0.3, 0.1, -0.3)]}, {"all": (-0.4, -0.1)})
     assert claim_verdict("gs-all", pd.concat([reversed_, table[table["column"] == "@16"]]), ["all", "@16"],
                          "GS")["verdict"] == "not replicated (reversed)"
+
+
+def test_mean_differences_tabulate_each_mean_row_with_its_interval():
+    nms = _differences({"all": [(0.30, 0.40, 0.05), (0.32, 0.38, 0.02)], "@16": [(0.20, 0.19, np.nan),
+                                                                                (0.22, 0.25, np.nan)]},
+                       {"all": (0.02, 0.14), "@16": (-0.05, 0.07)})
+    table = mean_differences({"FPN-finest OHEM": nms}, ["all", "@16"])
+    assert table.to_dict("index") == {"FPN-finest OHEM": {"all": "+0.080 [+0.020, +0.140]",
+                                                          "@16": "+0.010 [-0.050, +0.070]", "seeds": 2}}
 
 
 def test_equivalence_verdict_needs_every_interval_inside_the_margin():
