@@ -61,6 +61,7 @@ from gslib.inference import detect_files, test_workers
 from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
 from gslib.sampling import group_sample
+from gslib.stats import median_interval
 from gslib.study import GROUND_TRUTH, VAL_IMAGES
 from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
@@ -75,10 +76,14 @@ SIZES = {"smoke": {"image": 256, "boxes": (10, 50), "repeats": 5, "images": 50},
 
 
 def spread(values: Sequence[float], digits: int = 2) -> dict:
-    """Median and spread of repeated measurements: {"median", "q1", "q3", "min", "max", "n"} (quartiles by
-    linear interpolation), each rounded to ``digits``."""
+    """Median and spread of repeated measurements: {"median", "median_low", "median_high", "q1", "q3", "min",
+    "max", "n"}: the median's 95% interval (:func:`gslib.stats.median_interval`, what a claim about the typical
+    measurement is judged on), the quartiles (by linear interpolation) and the range, each rounded to
+    ``digits``."""
     q1, median, q3 = np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75])
-    return {"median": round(float(median), digits), "q1": round(float(q1), digits), "q3": round(float(q3), digits),
+    _, low, high = median_interval(values)
+    return {"median": round(float(median), digits), "median_low": round(low, digits),
+            "median_high": round(high, digits), "q1": round(float(q1), digits), "q3": round(float(q3), digits),
             "min": round(float(min(values)), digits), "max": round(float(max(values)), digits), "n": len(values)}
 
 

@@ -1,6 +1,8 @@
 """Intervals for the study's verdicts (STUDY.md, "Claims and verdicts").
 
 - Over seeds: the mean and a Student-t 95% interval (:func:`mean_interval`).
+- Over repeated timings: the median and its distribution-free interval from order statistics
+  (:func:`median_interval`).
 - Over images: a paired bootstrap of an AP difference between two detectors evaluated on the same images
   (:func:`paired_bootstrap`), from the per-image counts of
   :func:`gslib.evaluate.wider.evaluate_wider_per_image`. Resampling images reweights their counts; the
@@ -23,6 +25,20 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
         return mean, float("nan"), float("nan")
     half = scipy_stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def median_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high): the distribution-free interval of the median of ``values`` from their order
+    statistics (the number of values below the median is Binomial(n, 1/2)): the k-th smallest and the k-th
+    largest value, for the largest k whose interval covers the median with at least ``confidence``. For 50
+    values, the 18th and the 33rd (coverage 0.967). Fewer than 6 values cannot reach 95%: the interval is
+    then their range, and its coverage 1 - 2^(1-n) is lower."""
+    values = np.sort(np.asarray(values, dtype=float))
+    n = len(values)
+    # cdf(k - 1) = P(fewer than k values below the median): each tail's chance of missing it.
+    k = int(np.searchsorted(scipy_stats.binom.cdf(np.arange(n), n, 0.5), (1 - confidence) / 2, side="right"))
+    k = max(k, 1)
+    return float(np.median(values)), float(values[k - 1]), float(values[n - k])
 
 
 def ap_from_counts(true_positives: np.ndarray, proposals: np.ndarray, faces) -> np.ndarray:

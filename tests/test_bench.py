@@ -88,7 +88,9 @@ def test_mining_benchmark_times_every_sampler_against_rs():
 
 def test_spread_is_the_median_quartiles_and_range():
     s = spread([5.0, 1.0, 3.0, 2.0, 4.0])
-    assert s == {"median": 3.0, "q1": 2.0, "q3": 4.0, "min": 1.0, "max": 5.0, "n": 5}
+    # 5 values: the median's interval is their range (the largest k with 95% needs 6 values)
+    assert s == {"median": 3.0, "median_low": 1.0, "median_high": 5.0, "q1": 2.0, "q3": 4.0, "min": 1.0,
+                 "max": 5.0, "n": 5}
     assert spread([1.0, 2.0])["median"] == 1.5
     assert spread([1 / 3], digits=3)["median"] == 0.333
 

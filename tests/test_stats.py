@@ -3,10 +3,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gslib.data.wider import WiderGroundTruth, WiderImage
 from gslib.evaluate.wider import evaluate_wider, evaluate_wider_per_image, voc_ap
-from gslib.stats import ap_from_counts, equivalence, mean_interval, paired_bootstrap, verdict
+from gslib.stats import ap_from_counts, equivalence, mean_interval, median_interval, paired_bootstrap, verdict
 
 
 def test_mean_interval_hand_worked():
@@ -14,6 +16,25 @@ def test_mean_interval_hand_worked():
     half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
     assert mean == 2.0 and math.isclose(lo, 2 - half) and math.isclose(hi, 2 + half)
     assert math.isnan(mean_interval([0.5])[1])
+
+
+def test_median_interval_by_order_statistics():
+    # 50 values: P(Binomial(50, 1/2) <= 17) = 0.0164 <= 0.025 < P(<= 18) = 0.0325, so the 18th and 33rd values.
+    assert median_interval(range(50, 0, -1)) == (25.5, 18.0, 33.0)
+    # 10 values: P(<= 1) = 0.0107, P(<= 2) = 0.0547: the 2nd and 9th (coverage 0.979).
+    assert median_interval([7, 1, 9, 3, 5, 2, 8, 4, 10, 6]) == (5.5, 2.0, 9.0)
+    # Too few values for 95%: their range.
+    assert median_interval([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.1, 10.0), min_size=1, max_size=80))
+def test_median_interval_holds_the_median_and_narrows_relative_to_the_range(values):
+    median, low, high = median_interval(values)
+    assert min(values) <= low <= median <= high <= max(values)
+    if len(values) >= 9:  # P(Binomial(9, 1/2) <= 1) = 0.0195: k >= 2 leaves out the extreme values
+        ranked = sorted(values)
+        assert low >= ranked[1] and high <= ranked[-2]
 
 
 def test_ap_from_counts_equals_voc_ap():

@@ -443,18 +443,23 @@ def test_paired_gain_is_the_mean_difference_by_seed_with_its_interval():
         paired_gain(before, after[:2])
 
 
-def test_cost_verdict_reads_the_ratio_quartiles_against_the_margin():
-    def row(q1, mid, q3):
-        return {"over_rs": {"median": mid, "q1": q1, "q3": q3, "min": q1 - 0.5, "max": q3 + 0.5}}
+def test_cost_verdict_reads_the_median_interval_against_the_margin():
+    def row(low, mid, high):
+        return {"over_rs": {"median": mid, "median_low": low, "median_high": high, "q1": low - 0.2,
+                            "q3": high + 0.2, "min": low - 0.5, "max": high + 0.5, "n": 50}}
 
     mining = {"profile": "default", "threads": 1,
               "FPN": {"RS": row(1, 1, 1), "OHEM": row(1.8, 2.0, 2.3), "WRS": row(0.95, 1.0, 1.04)},
               "FPN-finest": {"RS": row(1, 1, 1), "OHEM": row(1.5, 1.7, 1.9), "WRS": row(0.9, 1.02, 1.08)}}
     got = cost_verdict("mining-cost", mining)
-    assert got["verdict"] == "replicated"  # the min-max spikes (+-0.5) do not decide
+    assert got["verdict"] == "replicated"  # the quartiles (+-0.2) and the range (+-0.5) do not decide
+    assert "the median of 50 iterations" in got["ours"]
     assert "FPN: OHEM / RS 2.00 [1.80, 2.30]; FPN: WRS / RS 1.00 [0.95, 1.04]" in got["ours"]
-    mining["FPN-finest"]["OHEM"] = row(1.05, 1.2, 1.3)  # its quartiles reach below 1.10: cannot tell
+    mining["FPN-finest"]["OHEM"] = row(1.05, 1.2, 1.3)  # its interval reaches below 1.10: cannot tell
     assert cost_verdict("x", mining)["verdict"] == "inconclusive"
     mining["FPN-finest"]["WRS"] = row(1.12, 1.2, 1.3)  # WRS costs more than the margin
     assert cost_verdict("x", mining)["verdict"] == "not replicated"
     assert cost_verdict("x", {"FPN": {"RS": row(1, 1, 1)}})["verdict"].startswith("not yet tested")
+    # A file written before the median's interval: said, not a KeyError.
+    old = {"FPN": {m: {"over_rs": {"median": 1.0, "q1": 0.9, "q3": 1.1}} for m in ("RS", "OHEM", "WRS")}}
+    assert "make bench` again" in cost_verdict("x", old)["ours"]
