@@ -50,8 +50,10 @@ bench: setup
 	$(PY) -m gslib.bench train --profile $(PROFILE) --json > $(RESULTS)/bench/train.json
 	$(PY) -m gslib.bench mining --profile $(PROFILE) --iterations 50 --json > $(RESULTS)/bench/mining.json
 	$(PY) -m gslib.bench run --profile $(PROFILE) --json > $(RESULTS)/bench/run.json
+	$(PY) -m gslib.bench levers --profile $(PROFILE) $(if $(filter smoke,$(PROFILE)),--no-compile,) --json \
+	  > $(RESULTS)/bench/levers.json
 	@cat $(RESULTS)/bench/matching.json $(RESULTS)/bench/evaluate.json $(RESULTS)/bench/train.json $(RESULTS)/bench/mining.json \
-	  $(RESULTS)/bench/run.json
+	  $(RESULTS)/bench/run.json $(RESULTS)/bench/levers.json
 
 # Trains and evaluates, resumably, the runs the notebooks need that are not stored in $(RESULTS)/runs/
 # (gslib.runs declares them). NOTEBOOK=03: only that notebook's; LIST=1: only list them. WORKERS=2: two

@@ -5,6 +5,7 @@
     python -m gslib.bench train [--json] [--profile default]
     python -m gslib.bench run [--json] [--profile default] [--workers 2]   (what a run costs: the engine's
                                                     settings vs fp32, and with the queue's workers)
+    python -m gslib.bench levers [--json] [--profile default] [--no-compile]
 
 ``--profile`` sets the sizes (:data:`SIZES`): smoke's are tiny (CI, seconds); default and paper measure at
 WIDER FACE's. Timings are repeated side by side (:func:`side_by_side`: each repeat times ours and the peer
@@ -19,6 +20,9 @@ same anchors and boxes. Reports the per-image time and the peak extra memory: on
 ``torch.cuda.max_memory_allocated``; on the CPU the rise of the process's peak resident set (``VmHWM`` after
 ``clear_refs``), each measured in a fresh process with glibc's mmap threshold fixed so that freed buffers go
 back to the system and cannot hide a peak.
+
+``levers``: the levers tried beyond the engine settings to bring a run to half the fp32 engine's cost (threads,
+processes, torch.compile), each timed beside the profile's engine (:func:`bench_levers`).
 
 ``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images; smoke:
 50), detections for it (every face found with jitter, plus random false positives: 50 per image at least),
@@ -36,9 +40,11 @@ import copy
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,7 +60,7 @@ from gslib.build import build_detector, build_samplers
 from gslib.data import synth
 from gslib.data.synth import wider_aspect_quantile, wider_scale_quantile
 from gslib.data.wider import read_predictions, read_wider_mat, write_predictions
-from gslib.datasets import WiderDataset, pad_collate
+from gslib.datasets import PAD_MULTIPLE, Batch, WiderDataset, pad_collate
 from gslib.evaluate.wider import evaluate_wider
 from gslib.experiments import PROFILES, TABLE9A_METHODS, TABLE13, experiment, total_iterations, variant
 from gslib.inference import detect_files, test_workers
@@ -62,6 +68,7 @@ from gslib.matcher import TwoPassMatcher
 from gslib.paths import WIDER_STATS
 from gslib.sampling import group_sample
 from gslib.stats import median_interval
+from gslib.store import cpu_threads
 from gslib.study import GROUND_TRUTH, VAL_IMAGES
 from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
 
@@ -273,7 +280,7 @@ def _time_iterations(models: dict, batch, configs: dict, profile, iterations: in
     dtype = autocast_dtype_for(profile, device)
     start_states = {name: {k: v.clone() for k, v in models[name].state_dict().items()} for name in configs}
     matching = {name: matchers(profile, config) for name, config in configs.items()}  # (first stage, second)
-    samplers = {name: build_samplers(config) for name, config in configs.items()}
+    samplers = {name: build_samplers(config, profile.rcnn_rois) for name, config in configs.items()}
     caches = {name: AnchorCache(models[name].layout, device) for name in configs}
 
     def timed(name):
@@ -646,6 +653,125 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     return result
 
 
+def _one_image(batch, i: int):
+    """Image ``i`` of ``batch`` as a batch of its own, padded to its own size (as a process holding only it would)."""
+    h, w = (int(v) for v in batch.sizes[i])
+    h, w = -(-h // PAD_MULTIPLE) * PAD_MULTIPLE, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE
+    return Batch(batch.images[i:i + 1, :, :h, :w].contiguous(), batch.sizes[i:i + 1], [batch.boxes[i]],
+                 [batch.ignore[i]], batch.keys[i:i + 1])
+
+
+def _threads_ms(engine: _Engine, batch) -> float:
+    """One training iteration with the batch's images split over as many Python threads, one torch thread each
+    (each image's gradients by ``torch.autograd.grad``, summed in a fixed order, then one optimizer step).
+    Timing only: each image's BatchNorm normalises over itself, and the running statistics' updates race."""
+    engine.model.train()
+    params = [p for p in engine.model.parameters() if p.requires_grad]
+    images = [_one_image(batch, i) for i in range(batch.images.shape[0])]
+    grads = [None] * len(images)
+
+    def one(k):
+        grads[k] = torch.autograd.grad(engine.loss(images[k]) / len(images), params, allow_unused=True)
+    with cpu_threads(1):
+        start = time.perf_counter()
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(len(images))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for i, p in enumerate(params):
+            parts = [g[i] for g in grads if g[i] is not None]
+            p.grad = torch.stack(parts).sum(0) if parts else None
+        engine.optimizer.step()
+        return (time.perf_counter() - start) * 1000
+
+
+def lever_process(profile_name: str, iterations: int, rank: int, world: int, port: int) -> dict:
+    """One of :func:`bench_levers`' DistributedDataParallel processes (gloo, one torch thread): image ``rank`` of
+    each of the first ``iterations`` batches, timed per iteration after a barrier: ``{"train_ms": [...]}``."""
+    chosen = PROFILES[profile_name]
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        batches = _run_inputs(chosen, iterations, 1)[0]
+        engine = _Engine(_first_model(chosen), chosen, torch.device("cpu"))
+        engine.model = torch.nn.parallel.DistributedDataParallel(engine.model)
+        times = []
+        for k, batch in enumerate(batches):
+            torch.distributed.barrier()
+            ms = engine.train_ms(_one_image(batch, rank))
+            if k:  # the first: warm-up
+                times.append(ms)
+        return {"train_ms": times}
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_levers(profile_name: str = "default", iterations: int = 40, compile_model: bool = True) -> dict:
+    """The levers beyond the profile's engine settings that a run at half the fp32 engine's cost was tried
+    with, each timed on the profile's engine (bf16, channels_last: "chosen") training
+    FPN-finest-sampling on the same weights and ``iterations`` batches, beside the chosen engine and the fp32
+    baseline:
+
+    - ``threads``: the batch's images split over Python threads, one torch thread each (:func:`_threads_ms`);
+    - ``processes``: DistributedDataParallel over one process per image (gloo, one torch thread each), the way
+      Sec. 5 spreads a batch over GPUs (:func:`lever_process`; timed in its own processes, after the others);
+    - ``compile``: ``torch.compile`` of the detector's forward (static shapes), with its compile seconds apart
+      (one compilation per input shape of the batches; ``compile_model=False`` skips it).
+
+    Each lever's ``*_ms`` spread and its per-iteration ratio to the chosen engine (``*_over_chosen``; below 1 is
+    faster). Reading the data is left out: every lever reads it alike."""
+    chosen = PROFILES[profile_name]
+    threads = chosen.cpu_threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    device = torch.device("cpu")
+    batches = _run_inputs(chosen, iterations, 1)[0]
+    first = _first_model(chosen)
+    engines = {"baseline": _Engine(first, dataclasses.replace(chosen, precision="fp32", channels_last=False), device),
+               "chosen": _Engine(first, chosen, device), "threads": _Engine(first, chosen, device)}
+    compile_seconds = None
+    if compile_model:
+        engines["compile"] = _Engine(first, chosen, device)
+        engines["compile"].model.forward = torch.compile(engines["compile"].model.forward, dynamic=False)
+        start = time.perf_counter()
+        for shape in sorted({tuple(b.images.shape) for b in batches}):  # compiles each shape once, untimed
+            engines["compile"].train_ms(next(b for b in batches if tuple(b.images.shape) == shape))
+        compile_seconds = time.perf_counter() - start
+    step = dict.fromkeys(engines, 0)
+
+    def once(name):
+        def timed():
+            step[name] += 1
+            batch = batches[(step[name] - 1) % len(batches)]
+            return _threads_ms(engines[name], batch) if name == "threads" else engines[name].train_ms(batch)
+        return timed
+    ms = side_by_side({name: once(name) for name in engines}, iterations)
+    port, world = _free_port(), chosen.images_per_batch
+    command = [sys.executable, "-m", "gslib.bench", "lever-process", "--profile", profile_name, "--iterations",
+               str(iterations), "--world", str(world), "--port", str(port)]
+    children = [subprocess.Popen([*command, "--rank", str(r)], stdout=subprocess.PIPE, text=True) for r in range(world)]
+    outputs = [child.communicate()[0] for child in children]
+    if any(child.returncode for child in children):
+        raise RuntimeError(f"a lever process failed: {[child.returncode for child in children]}")
+    ms["processes"] = json.loads(outputs[0].strip().splitlines()[-1])["train_ms"]
+    chosen_median = float(np.median(ms["chosen"]))
+    result = {"profile": profile_name, "threads": threads, "iterations": iterations,
+              **{f"{name}_ms": spread(v, 1) for name, v in ms.items()},
+              **{f"{name}_over_chosen": spread(ratios(v, ms["chosen"]), 2) for name, v in ms.items()
+                 if name not in ("chosen", "processes")},
+              # the processes ran apart, after the others: their median over the chosen engine's
+              "processes_over_chosen_median": round(float(np.median(ms["processes"])) / chosen_median, 2),
+              "compile_seconds": round(compile_seconds, 1) if compile_seconds is not None else None}
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gslib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -667,6 +793,17 @@ def main(argv=None) -> None:
     r.add_argument("--iterations", type=int, default=100)
     r.add_argument("--test-images", type=int, default=40)
     r.add_argument("--workers", type=int, default=2, help="queues side by side to price as well (1: none)")
+    v = sub.add_parser("levers", help="levers tried beyond the engine settings: threads, processes, torch.compile")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    v.add_argument("--iterations", type=int, default=40)
+    v.add_argument("--no-compile", action="store_true", help="skip torch.compile (its compilation takes minutes)")
+    lp = sub.add_parser("lever-process", help=argparse.SUPPRESS)  # one of bench levers' DDP processes
+    lp.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
+    lp.add_argument("--iterations", type=int, required=True)
+    lp.add_argument("--rank", type=int, required=True)
+    lp.add_argument("--world", type=int, required=True)
+    lp.add_argument("--port", type=int, required=True)
     w = sub.add_parser("worker", help=argparse.SUPPRESS)  # one of bench run's side-by-side workers
     w.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     w.add_argument("--iterations", type=int, required=True)
@@ -685,6 +822,13 @@ def main(argv=None) -> None:
     e.add_argument("--stats", type=Path, default=DEFAULT_STATS, help="wider_val_statistics.json")
     args = parser.parse_args(argv)
 
+    if args.what == "lever-process":
+        print(json.dumps(lever_process(args.profile, args.iterations, args.rank, args.world, args.port)))
+        return
+    if args.what == "levers":
+        result = bench_levers(args.profile, args.iterations, not args.no_compile)
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return
     if args.what == "worker":
         print(json.dumps(bench_worker(args.profile, args.iterations, args.test_images, args.threads, args.ready,
                                       args.workers)))

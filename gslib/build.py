@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from gslib import anchors
 from gslib.experiments import Experiment, Profile
-from gslib.fast_rcnn import ROIS_PER_GROUP, ROIS_PER_IMAGE, FastRCNNHead, TwoStageDetector
+from gslib.fast_rcnn import REFERENCE_SCALES, ROIS_PER_IMAGE, FastRCNNHead, TwoStageDetector
 from gslib.model import Detector
 from gslib.pretrain import pretrained_trunk
 from gslib.retinaface import HardNegativeSampler, RetinaFace, retinaface_layout
@@ -75,14 +75,15 @@ def _sampler(mining: str, per_group: bool, num: int, positive_fraction: float = 
     raise ValueError(f"unknown hard mining {mining!r}")
 
 
-def build_samplers(config: Experiment) -> tuple[Sampler, Sampler | None]:
+def build_samplers(config: Experiment, rcnn_rois: int = ROIS_PER_IMAGE) -> tuple[Sampler, Sampler | None]:
     """The first stage's sampler (``config.sampler``, ``num_samples``, ``positive_fraction``, Focal*'s
     ``focal_alpha``, ``focal_gamma``, OHEM's ``ohem_nms``) and the second stage's, None without one.
 
-    The second stage (:mod:`gslib.fast_rcnn`) samples RoIs: Fast R-CNN's :data:`~gslib.fast_rcnn.ROIS_PER_IMAGE`
-    at 1:3 (``second_stage="RS"``) or :data:`~gslib.fast_rcnn.ROIS_PER_GROUP` per reference-scale group
-    (``"GS"``, Grouped Fast R-CNN), with ``rcnn_mining`` OHEM or Focal* (RetinaNet's alpha 0.25, gamma 2: the
-    experiment's ``focal_*`` fields are the first stage's).
+    The second stage (:mod:`gslib.fast_rcnn`) samples ``rcnn_rois`` RoIs per image (the profile's
+    ``rcnn_rois``; Fast R-CNN's :data:`~gslib.fast_rcnn.ROIS_PER_IMAGE` by default) at 1:3 (``second_stage="RS"``),
+    or a quarter of them per reference-scale group of eq. 4 (``"GS"``, Grouped Fast R-CNN), with ``rcnn_mining``
+    OHEM (B = those counts; its NMS among the RoIs: ``rcnn_ohem_nms``) or Focal* (RetinaNet's alpha 0.25, gamma 2:
+    the experiment's ``focal_*`` fields are the first stage's).
     """
     mining, per_group = FIRST_STAGE[config.sampler]
     first = _sampler(mining, per_group, config.num_samples, config.positive_fraction, config.focal_alpha,
@@ -90,7 +91,8 @@ def build_samplers(config: Experiment) -> tuple[Sampler, Sampler | None]:
     if not config.second_stage:
         return first, None
     grouped = config.second_stage == "GS"
-    second = _sampler(config.rcnn_mining, grouped, ROIS_PER_GROUP if grouped else ROIS_PER_IMAGE)
+    second = _sampler(config.rcnn_mining, grouped, rcnn_rois // len(REFERENCE_SCALES) if grouped else rcnn_rois,
+                      ohem_nms=config.rcnn_ohem_nms)
     return first, second
 
 
@@ -118,7 +120,7 @@ def build_detector(config: Experiment, profile: Profile, initial_weights: bool =
                         dilated_head=config.dilated_head, channels=profile.channels,
                         head_channels=profile.head_channels, width_divisor=profile.width_divisor,
                         pretrained=pretrained, frozen_bn=profile.frozen_bn)
-    _, second = build_samplers(config)
+    _, second = build_samplers(config, profile.rcnn_rois)
     if second is None:
         return detector
     return TwoStageDetector(detector, FastRCNNHead(profile.channels, profile.rcnn_hidden),

@@ -93,9 +93,12 @@ class Experiment:
     eta: eq. 2's regression weight (Sec. 4.2: 1).
     seed: weights' initialisation, data order, augmentation and sampling draws.
     second_stage: "" (none), "RS" (Fast R-CNN on the first stage's proposals: the global top K after NMS,
-        512 RoIs per image) or "GS" (Grouped Fast R-CNN, Sec. 4.2: the top K and 128 RoIs per reference-scale
-        group of eq. 4); :mod:`gslib.fast_rcnn`, trained jointly with the first stage (Table 13).
+        the profile's ``rcnn_rois`` per image, Fast R-CNN's 512) or "GS" (Grouped Fast R-CNN, Sec. 4.2: the top
+        K and a quarter of those RoIs per reference-scale group of eq. 4); :mod:`gslib.fast_rcnn`, trained
+        jointly with the first stage (Table 13).
     rcnn_mining: "" or "OHEM" / "Focal*" in the second stage (Table 13's "+OHEM", "+Focal Loss").
+    rcnn_ohem_nms: the second stage's OHEM's NMS among its RoIs, by loss, before the highest-loss ones are kept
+        (the OHEM paper's Fast R-CNN: :data:`OHEM_NMS`); 0 for none. Read with ``rcnn_mining="OHEM"`` only.
     rcnn_reg_loss: the second stage's regression loss, one of :data:`REG_LOSSES` (Fast R-CNN's smooth-L1;
         Table 13's "+IoU loss" is LS-IoU).
     match_thresholds: ``(lambda1, lambda2)`` of the first stage's matcher for this detector instead of the
@@ -123,6 +126,7 @@ class Experiment:
     second_stage: str = ""
     rcnn_mining: str = ""
     rcnn_reg_loss: str = "smooth_l1"
+    rcnn_ohem_nms: float = 0.0
     match_thresholds: tuple[float, ...] = ()
 
     def __post_init__(self):
@@ -144,6 +148,10 @@ class Experiment:
             # Unread by the other samplers, and left out of the run hash at 0: two configs would share one run.
             raise ValueError(f"{self.name}: ohem_nms must lie in [0, 1) and needs sampler OHEM or GS+OHEM, got "
                              f"{self.ohem_nms} with {self.sampler!r}")
+        if not 0.0 <= self.rcnn_ohem_nms < 1.0 or (self.rcnn_ohem_nms and self.rcnn_mining != "OHEM"):
+            # As ohem_nms: unread without the second stage's OHEM, and left out of the run hash at 0.
+            raise ValueError(f"{self.name}: rcnn_ohem_nms must lie in [0, 1) and needs rcnn_mining OHEM, got "
+                             f"{self.rcnn_ohem_nms} with {self.rcnn_mining!r}")
         if self.match_thresholds and not (len(self.match_thresholds) == 2
                                           and 0.0 < self.match_thresholds[1] <= self.match_thresholds[0] <= 1.0):
             raise ValueError(f"{self.name}: match_thresholds must be () or (lambda1, lambda2) with "
@@ -182,8 +190,9 @@ TABLE13 = {
     "+Fast R-CNN": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN", second_stage="RS"),
     "+IoU loss": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-IoU", second_stage="RS",
                                      rcnn_reg_loss="ls_iou"),
+    # OHEM as its paper trains Fast R-CNN: NMS at IoU 0.7 among the RoIs, by loss, before the hardest are kept.
     "+OHEM": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-OHEM", second_stage="RS",
-                                 rcnn_reg_loss="ls_iou", rcnn_mining="OHEM"),
+                                 rcnn_reg_loss="ls_iou", rcnn_mining="OHEM", rcnn_ohem_nms=OHEM_NMS),
     "+Focal Loss": dataclasses.replace(_BASE, name="FPN-finest-sampling+Fast-R-CNN-Focal", second_stage="RS",
                                        rcnn_reg_loss="ls_iou", rcnn_mining="Focal*"),
     "+GS": dataclasses.replace(_BASE, name="FPN-finest-sampling+Grouped-Fast-R-CNN", second_stage="GS",
@@ -352,6 +361,8 @@ class Profile:
     # -- the second stage (experiments with ``second_stage``), not stated in the paper: Faster R-CNN's
     rcnn_hidden: int = 1024                 # width of Fast R-CNN's two fc layers
     rcnn_proposals: int = 2000              # proposals per image (per pyramid scale at test) after NMS 0.7
+    rcnn_rois: int = 512                    # the minibatch of RoIs per image drawn from them in training (Fast
+    #                                         R-CNN's 512; Grouped Fast R-CNN: a quarter per reference-scale group)
     # -- inference, Sec. 5
     test_scales: tuple[float, ...] = JITTER_SCALES  # Sec. 5: image pyramid of the jitter scales
     test_max_side: int = 3000               # Sec. 5: no test image side above 3,000 px
@@ -372,6 +383,10 @@ class Profile:
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             raise ValueError(f"profile {self.name}: precision must be 'auto', 'bf16', 'fp16' or 'fp32', not "
                              f"{self.precision!r}")
+        if self.rcnn_rois <= 0 or self.rcnn_rois % 4:
+            raise ValueError(f"profile {self.name}: rcnn_rois must be a positive multiple of 4 (Grouped Fast R-CNN "
+                             f"draws a quarter of them from each of eq. 4's four reference scales), not "
+                             f"{self.rcnn_rois}")
         if self.pretrained and self.pretrain_iterations:
             raise ValueError(f"profile {self.name}: give the trunk's weights (pretrained) or pre-train it "
                              "(pretrain_iterations), not both")
@@ -395,7 +410,7 @@ SMOKE = Profile(
     test_scales=(2.0, 4.0), test_max_side=512, pre_nms_top_n=2000,
     checkpoint_every=3, cpu_threads=1,  # tiny convolutions: a second thread only adds synchronisation
     pretrain_iterations=4,  # exercises the default profile's trunk pre-training
-    rcnn_hidden=32, rcnn_proposals=64,
+    rcnn_hidden=32, rcnn_proposals=64, rcnn_rois=16,  # the default profile's proportions
     precision="bf16", channels_last=True,  # the default profile's engine, exercised in CI
 )
 
@@ -440,8 +455,11 @@ DEFAULT = Profile(
     test_scales=tuple(s * 2 for s in JITTER_SCALES), test_max_side=1500, pre_nms_top_n=2000,
     checkpoint_every=250,
     # The second stage (Table 13) at the trunk's scale: fc layers of 256 (Fast R-CNN's 1024 on a 256-channel
-    # map; ours is 32 channels) and 300 proposals per image and pyramid scale.
-    rcnn_hidden=256, rcnn_proposals=300,
+    # map; ours is 32 channels) and 300 proposals per image and pyramid scale, of which training draws 80 RoIs,
+    # Fast R-CNN's 512 of 2,000 in proportion (20 per reference-scale group for Grouped Fast R-CNN). Until
+    # 2026-12-07 the stored runs drew Fast R-CNN's 512: more than the 300 proposals and a crop's faces, so that
+    # RS, OHEM and GS each kept every RoI and Table 13's samplers differed in their losses' weights only.
+    rcnn_hidden=256, rcnn_proposals=300, rcnn_rois=80,
     # 2 threads on an idle machine; when other processes hold a core, 1 thread is faster (a busy core
     # stalls the second thread at every operator: 248 -> 613 ms/it measured).
     cpu_threads=2,
@@ -482,17 +500,17 @@ def scheduled(profile: Profile, factor: float) -> Profile:
 # Fields added after runs were stored: they enter a run's hash only for a detector with a second stage, so
 # adding them kept the hash of every stored one-stage run (which would otherwise have been trained again).
 SECOND_STAGE_EXPERIMENT_FIELDS = ("second_stage", "rcnn_mining", "rcnn_reg_loss")
-SECOND_STAGE_PROFILE_FIELDS = ("rcnn_hidden", "rcnn_proposals")
+SECOND_STAGE_PROFILE_FIELDS = ("rcnn_hidden", "rcnn_proposals", "rcnn_rois")
 
 
 def _hashed(config: Experiment, profile: Profile | None = None) -> list[dict]:
     """The fields that name a run: every field, but the second stage's when ``config`` has none, and
-    ``match_thresholds`` and ``ohem_nms`` when unset (the runs stored before they existed keep their names)."""
+    ``match_thresholds``, ``ohem_nms`` and ``rcnn_ohem_nms`` when unset (the runs stored before they existed keep
+    their names)."""
     e = dataclasses.asdict(config)
-    if not config.match_thresholds:
-        del e["match_thresholds"]
-    if not config.ohem_nms:
-        del e["ohem_nms"]
+    for f in ("match_thresholds", "ohem_nms", "rcnn_ohem_nms"):
+        if not getattr(config, f):
+            del e[f]
     p = dataclasses.asdict(profile) if profile is not None else None
     if not config.second_stage:
         for f in SECOND_STAGE_EXPERIMENT_FIELDS:

@@ -39,8 +39,7 @@ from gslib.matcher import TwoPassMatcher
 from gslib.sampling import Sampler, Samples, reference_scale
 
 REFERENCE_SCALES = (16, 32, 64, 128)  # R of eq. 4
-ROIS_PER_IMAGE = 512        # Fast R-CNN's minibatch of RoIs per image (RS)
-ROIS_PER_GROUP = 128        # Grouped Fast R-CNN's per reference-scale group: the same 512 over eq. 4's 4 groups
+ROIS_PER_IMAGE = 512        # Fast R-CNN's minibatch of RoIs per image (RS); Grouped Fast R-CNN: a quarter per group
 PROPOSAL_NMS = 0.7          # Faster R-CNN's NMS between the stages (the paper states none)
 # Boxes per image before that NMS in training: torchvision's and detectron2's FPN value (Faster R-CNN's
 # 12,000 cost 0.67 s per image in torchvision's CPU NMS here, 2,000 about 0.02 s).
@@ -223,7 +222,7 @@ def fast_rcnn_loss(head: FastRCNNHead, feature_map: torch.Tensor, stride: float,
     proposals: (R, 4) x1y1x2y2 first-stage boxes (after NMS, detached); gt_boxes: (M, 4); gt_ignore: (M,).
     generator: a ``torch.Generator`` on the labels' device, for the random draws.
     sampler: a :mod:`gslib.sampling` sampler over the RoIs, their reference-scale groups (eq. 4) its groups:
-        ``RandomSampler(ROIS_PER_IMAGE)`` (Fast R-CNN), ``GroupSampler(ROIS_PER_GROUP)`` (Grouped Fast
+        ``RandomSampler(ROIS_PER_IMAGE)`` (Fast R-CNN), ``GroupSampler(ROIS_PER_IMAGE // 4)`` (Grouped Fast
         R-CNN), ``OHEMSampler``, ``FocalStarSampler`` (Table 13's "+OHEM", "+Focal Loss").
     scales: the reference scales R of eq. 4. reg_loss: ``ls_iou_loss`` (eq. 5) or ``smooth_l1_loss``.
     eta: eq. 2's regression weight. append_gt, matcher: see :func:`assign_targets`.

@@ -397,7 +397,7 @@ def _train(config, profile, run_dir, model, dataset, device, progress, rank, wor
                 "cpu_threads": threads,
             })
 
-    sampler, rcnn_sampler = build_samplers(config)
+    sampler, rcnn_sampler = build_samplers(config, profile.rcnn_rois)
     two_stage = rcnn_sampler is not None
     net = model
     if world > 1 and two_stage and not config.top_down:

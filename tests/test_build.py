@@ -4,8 +4,8 @@ import dataclasses
 import pytest
 
 from gslib.build import build_samplers
-from gslib.experiments import SAMPLERS, TABLE3, TABLE13, experiment
-from gslib.fast_rcnn import ROIS_PER_GROUP, ROIS_PER_IMAGE
+from gslib.experiments import DEFAULT, SAMPLERS, SMOKE, TABLE3, TABLE13, experiment
+from gslib.fast_rcnn import ROIS_PER_IMAGE
 from gslib.sampling import FocalStarSampler, GroupSampler, OHEMSampler, RandomSampler, WRSSampler
 
 # Experiment.sampler -> (class, per_group)
@@ -34,7 +34,10 @@ def test_ohem_nms_reaches_the_first_stage_sampler_only():
     assert type(first) is OHEMSampler and first.per_group and first.nms_threshold == 0.7
     assert build_samplers(experiment("FPN", sampler="OHEM"))[0].nms_threshold == 0.0
     _, second = build_samplers(TABLE13["+OHEM"])
-    assert type(second) is OHEMSampler and second.nms_threshold == 0.0  # Table 13's second stage: no NMS
+    assert type(second) is OHEMSampler and second.nms_threshold == 0.7  # as the OHEM paper's Fast R-CNN
+    assert build_samplers(dataclasses.replace(TABLE13["+OHEM"], rcnn_ohem_nms=0.0))[1].nms_threshold == 0.0
+    with pytest.raises(ValueError, match=r"rcnn_ohem_nms must lie in \[0, 1\) and needs rcnn_mining OHEM"):
+        dataclasses.replace(TABLE13["+GS"], rcnn_ohem_nms=0.7)
 
 
 def test_table3_samplers():
@@ -48,7 +51,7 @@ def test_table3_samplers():
 @pytest.mark.parametrize("row,cls,per_group,num", [
     ("+Fast R-CNN", RandomSampler, False, ROIS_PER_IMAGE), ("+IoU loss", RandomSampler, False, ROIS_PER_IMAGE),
     ("+OHEM", OHEMSampler, False, ROIS_PER_IMAGE), ("+Focal Loss", FocalStarSampler, False, None),
-    ("+GS", GroupSampler, True, ROIS_PER_GROUP)])
+    ("+GS", GroupSampler, True, ROIS_PER_IMAGE // 4)])
 def test_table13_second_stage_samplers(row, cls, per_group, num):
     first, second = build_samplers(TABLE13[row])
     assert type(first) is GroupSampler  # FPN-finest-sampling's
@@ -63,9 +66,26 @@ def test_table13_second_stage_samplers(row, cls, per_group, num):
 def test_grouped_second_stage_with_hard_mining():
     ohem = dataclasses.replace(TABLE13["+GS"], rcnn_mining="OHEM")
     _, second = build_samplers(ohem)
-    assert type(second) is OHEMSampler and second.per_group and second.batch == ROIS_PER_GROUP
+    assert type(second) is OHEMSampler and second.per_group and second.batch == 128
     _, second = build_samplers(dataclasses.replace(TABLE13["+GS"], rcnn_mining="Focal*"))
-    assert type(second) is FocalStarSampler and second.per_group and second.num_per_group == ROIS_PER_GROUP
+    assert type(second) is FocalStarSampler and second.per_group and second.num_per_group == 128
+
+
+@pytest.mark.parametrize("row,count", [("+IoU loss", 80), ("+OHEM", 80), ("+GS", 20)])
+def test_the_profile_sets_the_second_stage_minibatch(row, count):
+    """Regression: the default profile drew Fast R-CNN's 512 RoIs from its 300 proposals, so every sampler kept
+    every RoI. Now its rcnn_rois (80: 512 of 2,000 in proportion) is what the second stage draws."""
+    assert DEFAULT.rcnn_rois == 80 and DEFAULT.rcnn_rois < DEFAULT.rcnn_proposals
+    assert SMOKE.rcnn_rois < SMOKE.rcnn_proposals
+    _, second = build_samplers(TABLE13[row], DEFAULT.rcnn_rois)
+    assert getattr(second, "batch", None) == count or getattr(second, "num_samples", None) == count \
+        or getattr(second, "num_per_group", None) == count
+
+
+@pytest.mark.parametrize("rois", [0, -4, 30])
+def test_rcnn_rois_must_split_over_the_four_groups(rois):
+    with pytest.raises(ValueError, match="rcnn_rois must be a positive multiple of 4"):
+        dataclasses.replace(DEFAULT, rcnn_rois=rois)
 
 
 def test_retinaface_is_built_whole_with_its_own_anchors_and_sampling():
