@@ -460,7 +460,8 @@ DEFAULT = Profile(
     # map; ours is 32 channels) and 300 proposals per image and pyramid scale, of which training draws 80 RoIs,
     # Fast R-CNN's 512 of 2,000 in proportion (20 per reference-scale group for Grouped Fast R-CNN). Until
     # 2026-12-07 the stored runs drew Fast R-CNN's 512: more than the 300 proposals and a crop's faces, so that
-    # RS, OHEM and GS each kept every RoI and Table 13's samplers differed in their losses' weights only.
+    # OHEM and GS kept every RoI, and RS every one but the positives past 128. (Focal Loss weights every RoI
+    # whatever the count: its runs were trained again only because the profile's hash changed.)
     rcnn_hidden=256, rcnn_proposals=300, rcnn_rois=80,
     # 2 threads on an idle machine; when other processes hold a core, 1 thread is faster (a busy core
     # stalls the second thread at every operator: 248 -> 613 ms/it measured).
