@@ -22,7 +22,8 @@ same anchors and boxes. Reports the per-image time and the peak extra memory: on
 back to the system and cannot hide a peak.
 
 ``levers``: the levers tried beyond the engine settings to bring a run to half the fp32 engine's cost (threads,
-processes, torch.compile), each timed beside the profile's engine (:func:`bench_levers`).
+processes, torch.compile, a DataLoader worker), each timed beside the profile's engine, and the engine's bf16 /
+fp32 ratio on wider trunks up to the paper's ResNet-50 (:func:`bench_levers`).
 
 ``evaluate``: generates a full-size val set of the embedded benchmark (annotations only, 3,226 images; smoke:
 50), detections for it (every face found with jitter, plus random false positives: 50 per image at least),
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -51,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch._inductor.config
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler, Matcher
 from torchvision.ops import box_iou
@@ -113,6 +116,13 @@ def side_by_side(measures: dict[str, Callable[[], float]], repeats: int, warmup:
             if r >= warmup:
                 times[name].append(ms)
     return times
+
+
+def cycling(batches: Sequence, measure: Callable[[object], float]) -> Callable[[], float]:
+    """A measure for :func:`side_by_side`: each call runs ``measure`` (returning its ms) on the next of
+    ``batches``, from the first, cycling."""
+    following = itertools.cycle(batches)
+    return lambda: measure(next(following))
 
 
 def sample_wider_boxes(num: int, stats: dict, image: int = IMAGE, seed: int = 0) -> torch.Tensor:
@@ -566,14 +576,7 @@ def bench_run(profile_name: str = "default", iterations: int = 100, test_images:
     # The baseline detects one image after the other, the chosen engine as evaluate_run does (test_workers).
     measured = {k: _Engine(first, p, device, 1 if k == "baseline" else test_workers(device))
                 for k, p in engines.items()}
-    step = {k: 0 for k in engines}
-
-    def train_once(k):
-        def once():
-            step[k] += 1
-            return measured[k].train_ms(batches[(step[k] - 1) % len(batches)])
-        return once
-    train_ms = side_by_side({k: train_once(k) for k in engines}, iterations)
+    train_ms = side_by_side({k: cycling(batches, measured[k].train_ms) for k in engines}, iterations)
     with FlopCounterMode(display=False) as counter:
         measured["chosen"].loss(batches[0]).backward()
     gflop = counter.get_total_flops() / 1e9
@@ -714,7 +717,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_levers(profile_name: str = "default", iterations: int = 40, compile_model: bool = True) -> dict:
+# bench_levers' wider trunks: the engine's bf16 / fp32 ratio on networks whose convolutions are larger.
+WIDER_TRUNKS = {"resnet18_c128": dict(backbone="resnet18", width_divisor=1, channels=128, head_channels=128),
+                "resnet50_c256": dict(backbone="resnet50", width_divisor=1, channels=256, head_channels=256)}
+
+
+def _trunk_ratio(chosen, batches, iterations: int, **trunk) -> dict:
+    """The profile's engine against the fp32 baseline, side by side on the same batches, with the trunk and
+    widths ``trunk`` (random weights; timing only): ``{"baseline_ms", "chosen_ms", "chosen_over_baseline"}``."""
+    widened = dataclasses.replace(chosen, pretrain_iterations=0, **trunk)
+    torch.manual_seed(0)
+    first = build_detector(experiment("FPN-finest-sampling"), widened, initial_weights=False).train()
+    device = torch.device("cpu")
+    pair = {"baseline": _Engine(first, dataclasses.replace(widened, precision="fp32", channels_last=False), device),
+            "chosen": _Engine(first, widened, device)}
+    ms = side_by_side({name: cycling(batches, pair[name].train_ms) for name in pair}, iterations)
+    return {"baseline_ms": spread(ms["baseline"], 1), "chosen_ms": spread(ms["chosen"], 1),
+            "chosen_over_baseline": spread(ratios(ms["chosen"], ms["baseline"]), 3)}
+
+
+def _loader_ms(engine: _Engine, loader: torch.utils.data.DataLoader) -> float:
+    """ms per training iteration, reading included, over one pass of ``loader``."""
+    start = time.perf_counter()
+    for batch in loader:  # a worker process reads ahead while the engine trains
+        engine.train_ms(batch)
+    return (time.perf_counter() - start) * 1000 / len(loader)
+
+
+def bench_levers(profile_name: str = "default", iterations: int = 40, compile_model: bool = True,
+                 blocks: int = 4) -> dict:
     """The levers beyond the profile's engine settings that a run at half the fp32 engine's cost was tried
     with, each timed on the profile's engine (bf16, channels_last: "chosen") training
     FPN-finest-sampling on the same weights and ``iterations`` batches, beside the chosen engine and the fp32
@@ -724,7 +755,15 @@ def bench_levers(profile_name: str = "default", iterations: int = 40, compile_mo
     - ``processes``: DistributedDataParallel over one process per image (gloo, one torch thread each), the way
       Sec. 5 spreads a batch over GPUs (:func:`lever_process`; timed in its own processes, after the others);
     - ``compile``: ``torch.compile`` of the detector's forward (static shapes), with its compile seconds apart
-      (one compilation per input shape of the batches; ``compile_model=False`` skips it).
+      (one compilation per input shape of the batches; ``compile_model=False`` skips it);
+    - ``loader_worker``: the batches read by a (persistent) DataLoader worker process, ahead of the engine, instead
+      of in the training process (:func:`_loader_ms`, reading included, over ``blocks`` blocks of
+      ``iterations // blocks`` batches taking turns with reading in-process; a first pair of blocks, untimed,
+      starts the worker and fills the dataset's cache);
+    - ``trunks``: how far bf16 can go at all on this CPU. The chosen engine's ratio to the fp32 baseline on
+      :data:`WIDER_TRUNKS` (up to the paper's ResNet-50 at c = 256; ``iterations // 4`` iterations each, at
+      least 3), beside the profile's own trunk's (``chosen_over_baseline``) and the ratio of this machine's
+      fp32 to bf16 matmul peaks (``matmul_peak_fp32_over_bf16``).
 
     Each lever's ``*_ms`` spread and its per-iteration ratio to the chosen engine (``*_over_chosen``; below 1 is
     faster). Reading the data is left out: every lever reads it alike."""
@@ -738,21 +777,18 @@ def bench_levers(profile_name: str = "default", iterations: int = 40, compile_mo
                "chosen": _Engine(first, chosen, device), "threads": _Engine(first, chosen, device)}
     compile_seconds = None
     if compile_model:
+        # Compiled from scratch: inductor's on-disk caches would serve an earlier run's kernels (3.9 s instead
+        # of 61 s measured), which a fresh machine or a changed network does not have.
+        torch._inductor.config.force_disable_caches = True
         engines["compile"] = _Engine(first, chosen, device)
         engines["compile"].model.forward = torch.compile(engines["compile"].model.forward, dynamic=False)
         start = time.perf_counter()
         for shape in sorted({tuple(b.images.shape) for b in batches}):  # compiles each shape once, untimed
             engines["compile"].train_ms(next(b for b in batches if tuple(b.images.shape) == shape))
         compile_seconds = time.perf_counter() - start
-    step = dict.fromkeys(engines, 0)
-
-    def once(name):
-        def timed():
-            step[name] += 1
-            batch = batches[(step[name] - 1) % len(batches)]
-            return _threads_ms(engines[name], batch) if name == "threads" else engines[name].train_ms(batch)
-        return timed
-    ms = side_by_side({name: once(name) for name in engines}, iterations)
+    measures = {name: cycling(batches, engine.train_ms) for name, engine in engines.items()}
+    measures["threads"] = cycling(batches, lambda batch: _threads_ms(engines["threads"], batch))
+    ms = side_by_side(measures, iterations)
     port, world = _free_port(), chosen.images_per_batch
     command = [sys.executable, "-m", "gslib.bench", "lever-process", "--profile", profile_name, "--iterations",
                str(iterations), "--world", str(world), "--port", str(port)]
@@ -762,13 +798,39 @@ def bench_levers(profile_name: str = "default", iterations: int = 40, compile_mo
         raise RuntimeError(f"a lever process failed: {[child.returncode for child in children]}")
     ms["processes"] = json.loads(outputs[0].strip().splitlines()[-1])["train_ms"]
     chosen_median = float(np.median(ms["chosen"]))
+
+    # Reading ahead in a worker process: blocks of batches, in-process and worker reading taking turns.
+    dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
+                           scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    n, per_block = chosen.images_per_batch, max(1, iterations // blocks)
+    keys = [[(0, order[(k * n + i) % len(order)]) for i in range(n)] for k in range(per_block)]
+    loaders = {"inline": torch.utils.data.DataLoader(dataset, batch_sampler=keys, collate_fn=pad_collate),
+               "worker": torch.utils.data.DataLoader(dataset, batch_sampler=keys, collate_fn=pad_collate,
+                                                     num_workers=1, persistent_workers=True)}
+    loader = {"inline": [], "worker": []}
+    for block in range(blocks + 1):
+        for name in loaders:
+            ms_per_iteration = _loader_ms(engines["chosen"], loaders[name])
+            if block:  # the first pair: warm-up (the dataset's cache, the worker's start)
+                loader[name].append(ms_per_iteration)
+    del loaders  # stops the worker
+
+    trunk_iterations = max(3, iterations // 4)
+    trunks = {name: _trunk_ratio(chosen, batches, trunk_iterations, **trunk) for name, trunk in WIDER_TRUNKS.items()}
     result = {"profile": profile_name, "threads": threads, "iterations": iterations,
               **{f"{name}_ms": spread(v, 1) for name, v in ms.items()},
               **{f"{name}_over_chosen": spread(ratios(v, ms["chosen"]), 2) for name, v in ms.items()
                  if name not in ("chosen", "processes")},
               # the processes ran apart, after the others: their median over the chosen engine's
               "processes_over_chosen_median": round(float(np.median(ms["processes"])) / chosen_median, 2),
-              "compile_seconds": round(compile_seconds, 1) if compile_seconds is not None else None}
+              "compile_seconds": round(compile_seconds, 1) if compile_seconds is not None else None,
+              "loader_inline_ms": spread(loader["inline"], 1), "loader_worker_ms": spread(loader["worker"], 1),
+              "loader_worker_over_inline": spread(ratios(loader["worker"], loader["inline"]), 2),
+              "chosen_over_baseline": spread(ratios(ms["chosen"], ms["baseline"]), 3),
+              "trunks": trunks, "trunk_iterations": trunk_iterations,
+              "matmul_peak_fp32_over_bf16": round(matmul_peak_gflops(torch.float32) /
+                                                  matmul_peak_gflops(torch.bfloat16), 3)}
     return result
 
 
@@ -793,7 +855,8 @@ def main(argv=None) -> None:
     r.add_argument("--iterations", type=int, default=100)
     r.add_argument("--test-images", type=int, default=40)
     r.add_argument("--workers", type=int, default=2, help="queues side by side to price as well (1: none)")
-    v = sub.add_parser("levers", help="levers tried beyond the engine settings: threads, processes, torch.compile")
+    v = sub.add_parser("levers", help="levers tried beyond the engine settings: threads, processes, torch.compile, "
+                       "a loader worker; the engine's ratio on wider trunks")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     v.add_argument("--iterations", type=int, default=40)

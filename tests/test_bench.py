@@ -179,7 +179,8 @@ def test_one_image_keeps_its_pixels_padded_to_its_own_size():
 
 
 def test_levers_benchmark_times_threads_and_processes_beside_the_engine():
-    """bench levers (smoke, without torch.compile): each lever's iterations beside the chosen engine's."""
+    """bench levers (smoke, without torch.compile): each lever's iterations beside the chosen engine's, the
+    loader worker's blocks and the wider trunks' engine pairs."""
     out = subprocess.run([sys.executable, "-m", "gslib.bench", "levers", "--json", "--profile", "smoke",
                           "--iterations", "3", "--no-compile"], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout)
@@ -189,3 +190,13 @@ def test_levers_benchmark_times_threads_and_processes_beside_the_engine():
     assert r["threads_over_chosen"]["n"] == 3 and r["threads_over_chosen"]["min"] > 0
     expected = r["processes_ms"]["median"] / r["chosen_ms"]["median"]
     assert abs(r["processes_over_chosen_median"] - expected) <= 0.01 + 0.05 * expected  # medians rounded to 0.1 ms
+    # The loader lever: --iterations 3 over the 4 default blocks gives blocks of one batch, each timed.
+    assert r["loader_inline_ms"]["n"] == r["loader_worker_ms"]["n"] == r["loader_worker_over_inline"]["n"] == 4
+    assert r["loader_worker_ms"]["median"] > 0 and r["loader_inline_ms"]["median"] > 0
+    # The wider trunks: each engine pair timed trunk_iterations (at least 3) times, their ratio per iteration.
+    assert r["trunk_iterations"] == 3 and set(r["trunks"]) == {"resnet18_c128", "resnet50_c256"}
+    for name, t in r["trunks"].items():
+        assert t["chosen_ms"]["n"] == t["baseline_ms"]["n"] == t["chosen_over_baseline"]["n"] == 3, name
+        # a ResNet-50 iteration costs more than the profile's tiny trunk's, in either engine
+        assert t["baseline_ms"]["median"] > r["baseline_ms"]["median"], name
+    assert r["chosen_over_baseline"]["n"] == 3 and 0 < r["matmul_peak_fp32_over_bf16"]
