@@ -76,14 +76,15 @@ def upsampled_conv_footprint(size: int = 8) -> dict[str, torch.Tensor]:
 def head_footprint(head: nn.Module, in_channels: int, size: int = 41) -> torch.Tensor:
     """Fig. 5's receptive field in cells of the map: |d logits / d map| of ``head`` (an RPN or dilated head)
     at the centre cell of a ``size x size`` map of ``in_channels`` -> (size, size). The 3x3 head sees 3 x 3
-    cells; a 3x3/d branch sees ``2 d + 1`` a side. Measured on a copy with |weights|, no biases and a map of
-    ones, so that every ReLU passes and every tap shows (random weights would hide the taps of a branch
-    whose ReLU is off)."""
+    cells; a 3x3/d branch sees ``2 d + 1`` a side. Measured on a copy with unit weights, no biases and a map
+    of ones, so that every ReLU passes and every tap shows (random weights would hide the taps of a branch
+    whose ReLU is off), and the footprint is the same whatever the head's initialisation (it was |weights|
+    until 2026-12-07, which redrew Fig. 5's shades with every fresh head)."""
     head = copy.deepcopy(head)
     with torch.no_grad():
         for m in head.modules():
             if isinstance(m, nn.Conv2d):
-                m.weight.abs_()
+                m.weight.fill_(1.0)
                 if m.bias is not None:
                     m.bias.zero_()
     return gradient_footprint(lambda x: head(x)[0], torch.ones(1, in_channels, size, size), (size // 2, size // 2))

@@ -56,6 +56,19 @@ def test_the_dilated_head_of_fig5_sees_17_cells_where_the_rpn_head_sees_3():
     assert int((dilated > 0).sum()) == 1 + 8 * 4
 
 
+def test_a_heads_footprint_does_not_depend_on_its_initialisation():
+    """Regression: the footprint used |weights|, so Fig. 5 changed with every freshly drawn head."""
+    torch.manual_seed(0)
+    first = head_footprint(DilatedHead(8, 8, 4), 8)
+    torch.manual_seed(1)
+    second = head_footprint(DilatedHead(8, 8, 4), 8)
+    assert torch.equal(first, second)
+    # With unit weights, the plain head's 3x3 taps weigh alike: the centre cell's as much as a corner's.
+    plain = head_footprint(RPNHead(8, 8, 4), 8)
+    taps = plain[plain > 0]
+    assert taps.numel() == 9 and torch.allclose(taps, taps[0].expand(9))
+
+
 def test_the_effective_receptive_field_is_a_normalised_window_around_the_centre_cell():
     profile = dataclasses.replace(SMOKE, pretrain_iterations=0)
     torch.manual_seed(0)
