@@ -73,7 +73,7 @@ from gslib.sampling import group_sample
 from gslib.stats import median_interval
 from gslib.store import cpu_threads
 from gslib.study import GROUND_TRUTH, VAL_IMAGES
-from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for
+from gslib.train import AnchorCache, autocast_dtype_for, batch_loss, matchers, memory_format_for, training_dataset
 
 DEFAULT_STATS = WIDER_STATS
 CASES = (50, 200, 709)
@@ -419,11 +419,8 @@ def _run_inputs(chosen, iterations: int, test_images: int):
                            scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip)
     undecoded = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
                              scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip, cache_bytes=0)
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
-    n = chosen.images_per_batch
     batches, first_epoch_ms, read_ms = [], [], []
-    for k in range(iterations + 1):
-        keys = [(0, order[(k * n + i) % len(order)]) for i in range(n)]
+    for keys in _batch_keys(len(dataset), chosen.images_per_batch, iterations + 1):
         pad_collate([undecoded[key] for key in keys])  # untimed: a run reads from the OS's file cache
         start = time.perf_counter()
         pad_collate([undecoded[key] for key in keys])  # the first epoch decodes every image
@@ -434,6 +431,12 @@ def _run_inputs(chosen, iterations: int, test_images: int):
         read_ms.append((time.perf_counter() - start) * 1000)
     names, val_images = _val_names(chosen, test_images)
     return batches, first_epoch_ms, read_ms, total_iterations(len(dataset), chosen), names, val_images
+
+
+def _batch_keys(num_images: int, per_batch: int, count: int) -> list[list[tuple[int, int]]]:
+    """The dataset keys ``(epoch 0, index)`` of ``count`` batches of ``per_batch`` images in one seeded order."""
+    order = torch.randperm(num_images, generator=torch.Generator().manual_seed(0)).tolist()
+    return [[(0, order[(k * per_batch + i) % num_images]) for i in range(per_batch)] for k in range(count)]
 
 
 def _val_names(profile, count: int) -> tuple[list[str], int]:
@@ -777,14 +780,14 @@ def bench_levers(profile_name: str = "default", iterations: int = 40, compile_mo
                "chosen": _Engine(first, chosen, device), "threads": _Engine(first, chosen, device)}
     compile_seconds = None
     if compile_model:
-        # Compiled from scratch: inductor's on-disk caches would serve an earlier run's kernels (3.9 s instead
-        # of 61 s measured), which a fresh machine or a changed network does not have.
-        torch._inductor.config.force_disable_caches = True
         engines["compile"] = _Engine(first, chosen, device)
         engines["compile"].model.forward = torch.compile(engines["compile"].model.forward, dynamic=False)
         start = time.perf_counter()
-        for shape in sorted({tuple(b.images.shape) for b in batches}):  # compiles each shape once, untimed
-            engines["compile"].train_ms(next(b for b in batches if tuple(b.images.shape) == shape))
+        # Compiled from scratch: inductor's on-disk caches would serve an earlier run's kernels (3.9 s instead
+        # of 56 s measured), which a fresh machine or a changed network does not have.
+        with torch._inductor.config.patch(force_disable_caches=True):
+            for shape in sorted({tuple(b.images.shape) for b in batches}):  # compiles each shape once, untimed
+                engines["compile"].train_ms(next(b for b in batches if tuple(b.images.shape) == shape))
         compile_seconds = time.perf_counter() - start
     measures = {name: cycling(batches, engine.train_ms) for name, engine in engines.items()}
     measures["threads"] = cycling(batches, lambda batch: _threads_ms(engines["threads"], batch))
@@ -800,11 +803,8 @@ def bench_levers(profile_name: str = "default", iterations: int = 40, compile_mo
     chosen_median = float(np.median(ms["chosen"]))
 
     # Reading ahead in a worker process: blocks of batches, in-process and worker reading taking turns.
-    dataset = WiderDataset(chosen.path(chosen.train_images), chosen.path(chosen.train_annotations), seed=0,
-                           scales=chosen.jitter_scales, max_side=chosen.max_side, flip=chosen.flip)
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
-    n, per_block = chosen.images_per_batch, max(1, iterations // blocks)
-    keys = [[(0, order[(k * n + i) % len(order)]) for i in range(n)] for k in range(per_block)]
+    dataset = training_dataset(chosen, 0)
+    keys = _batch_keys(len(dataset), chosen.images_per_batch, max(1, iterations // blocks))
     loaders = {"inline": torch.utils.data.DataLoader(dataset, batch_sampler=keys, collate_fn=pad_collate),
                "worker": torch.utils.data.DataLoader(dataset, batch_sampler=keys, collate_fn=pad_collate,
                                                      num_workers=1, persistent_workers=True)}
