@@ -52,7 +52,7 @@ def _labelled(labels: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torc
 
 class GroupSampledRPN(RegionProposalNetwork):
     """torchvision's RPN whose anchors are labelled by ``matcher`` and drawn by ``sampler`` (see the module's
-    docstring). ``generator``: the draws' ``torch.Generator`` (None: torch's global one)."""
+    docstring). ``generator``: the draws' ``torch.Generator``, on the model's device (None: torch's global one)."""
 
     def __init__(self, *args, sampler: Sampler, matcher: TwoPassMatcher, generator: torch.Generator | None = None,
                  **kwargs):
