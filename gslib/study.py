@@ -783,28 +783,37 @@ def plot_by_stride(evaluations: dict[str, list[dict]], where: dict[str, tuple[st
 
 def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | None = None,
                     columns=AP_COLUMNS):
-    """AP per column for each detector: the mean over seeds with its 95% interval (error bars) and each
-    seed's AP (dots); the paper's AP (``paper``: detectors x columns, 0-1) as open markers beside."""
+    """AP per column for each detector: the mean over seeds with its 95% interval (bar and error bar) and each
+    seed's AP (dots); the paper's AP (``paper``: detectors x columns, 0-1; NaN where it gives none) as open
+    diamonds in the detector's colour. The legend stands right of the axes, one entry per detector, so that it
+    hides no marker."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2, 3.6))
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 4.4, 3.6))
     width = 0.8 / len(evaluations)
     x = np.arange(len(columns))
+    handles = []
     for i, (name, runs) in enumerate(evaluations.items()):
         values = np.array([[r["ap"][c] for c in columns] for r in runs])  # (seeds, columns)
         stats = np.array([mean_interval(values[:, j]) for j in range(len(columns))])
         pos = x - 0.4 + width * (i + 0.5)
         err = np.abs(stats[:, 1:] - stats[:, :1]).T if len(runs) > 1 else None
-        bars = ax.bar(pos, stats[:, 0], width * 0.9, yerr=err, capsize=3, label=f"{name} (ours, {len(runs)} seeds)")
+        bars = ax.bar(pos, stats[:, 0], width * 0.9, yerr=err, capsize=3,
+                      label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        handles.append(bars)
         ax.scatter(np.repeat(pos, len(runs)), values.T.flatten(), s=8, color="k", zorder=3)
         if paper is not None and name in paper.index:
             ax.scatter(pos, paper.loc[name, list(columns)], marker="D", facecolors="none",
-                       edgecolors=bars.patches[0].get_facecolor(), zorder=3,
-                       label=f"{name} (paper, WIDER FACE)")
+                       edgecolors=bars.patches[0].get_facecolor(), zorder=3)
+    handles.append(Line2D([], [], ls="", marker="o", ms=3, color="k", label="one seed"))
+    if paper is not None and paper.index.isin(list(evaluations)).any():
+        handles.append(Line2D([], [], ls="", marker="D", mfc="none", mec="k", label="the paper (WIDER FACE)"))
     ax.set_xticks(x, columns)
     ax.set_ylabel("AP")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="upper right", ncols=2)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False,
+              title="ours: mean over seeds, 95% interval", title_fontsize=7, alignment="left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -463,3 +463,26 @@ def test_cost_verdict_reads_the_median_interval_against_the_margin():
     # A file written before the median's interval: said, not a KeyError.
     old = {"FPN": {m: {"over_rs": {"median": 1.0, "q1": 0.9, "q3": 1.1}} for m in ("RS", "OHEM", "WRS")}}
     assert "make bench` again" in cost_verdict("x", old)["ours"]
+
+
+def test_seed_table_legend_hides_no_marker():
+    import matplotlib
+    matplotlib.use("Agg")
+    columns = ["all", "@16"]
+    evaluations = {name: [{"ap": {"all": 0.3, "@16": 0.2}}, {"ap": {"all": 0.4, "@16": 0.25}}]
+                   for name in ("FPN", "FPN-finest", "FPN-finest-sampling")}
+    paper = pd.DataFrame({"all": [0.9, 0.95, np.nan], "@16": [0.9, 0.95, np.nan]},
+                         index=["FPN", "FPN-finest", "FPN-finest-sampling"])
+    fig = study.plot_seed_table(evaluations, paper, columns=columns)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend = ax.get_legend()
+    # One entry per detector with its seed count, then the two marker kinds; all right of the axes.
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "FPN (2 seeds)", "FPN-finest (2 seeds)", "FPN-finest-sampling (2 seeds)", "one seed", "the paper (WIDER FACE)"]
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
+    # The paper's diamonds: drawn at the paper's APs (0.9, 0.95), none for the detector it gives no AP.
+    diamonds = [c for c in ax.collections if c.get_offsets().shape[0] == len(columns) and
+                np.isfinite(c.get_offsets()[:, 1]).all() and (c.get_offsets()[:, 1] > 0.8).all()]
+    assert sorted(round(float(c.get_offsets()[0, 1]), 2) for c in diamonds) == [0.9, 0.95]
