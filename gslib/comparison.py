@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import stats as scipy_stats
 
 from gslib.evaluate.wider import PRCurve, pr_curve_from_counts
+from gslib.report import legend_right
 from gslib.study import SUBSETS, counts
 
 SET_NAMES = {"real": "real sample", "synthwider": "SynthWIDER"}
@@ -95,8 +96,8 @@ def plot_calibration(table: pd.DataFrame, subsets=("easy", "medium", "hard", "al
         ax.set(title=subset.capitalize(), xlabel=f"AP on {SET_NAMES.get(sets[0], sets[0])}",
                ylabel=f"AP on {SET_NAMES.get(sets[1], sets[1])}", xlim=(0, 1), ylim=(0, 1), aspect="equal")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
+    legend_right(fig, axes[0][0].get_legend_handles_labels()[0])  # inside a panel, it hid detectors
     return fig
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from gslib.data.wider import image_key
 from gslib.evaluate.wider import official_iou
+from gslib.report import legend_right
 
 SIZE_EDGES = (0, 4, 6, 8, 12, 16, 24, 32, 64, 128, np.inf)  # face sqrt(w h), image pixels
 
@@ -131,7 +132,7 @@ def plot_recall_by_size(tables: dict[str, list[pd.DataFrame]], reach: float | No
     ax.set_xlabel("face size sqrt(w h), pixels of the validation image")
     ax.set_ylabel("recall (IoU >= 0.5)")
     ax.set_ylim(0, 1.08)
-    ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    legend_right(fig, ax.get_legend_handles_labels()[0])  # inside, it hid the curves of large faces
     return fig

@@ -25,6 +25,12 @@ def save_figure(fig, name: str, profile: str) -> Path:
     return out / f"{name}.png"
 
 
+def legend_right(fig, handles, **kwargs):
+    """A legend of ``handles`` (labelled artists) right of all of ``fig``'s panels, where it hides no data: call it
+    after ``tight_layout``; :func:`save_figure`'s tight bounding box and the notebooks' inline figures keep it."""
+    return fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1, 1), fontsize=7, frameon=False, **kwargs)
+
+
 def _markdown(table: pd.DataFrame, float_format: str) -> str:
     # pandas.to_markdown needs the optional 'tabulate' package; a pipe table is simple enough to write.
     def cell(v):

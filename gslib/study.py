@@ -42,6 +42,7 @@ from gslib.inference import detection_threads, predict_folder, test_workers
 from gslib.matcher import NEGATIVE, POSITIVE
 from gslib.paper import AP_COLUMNS
 from gslib.receptive_field import effective_receptive_field
+from gslib.report import legend_right
 from gslib.stats import equivalence, mean_interval, paired_bootstrap, verdict
 from gslib.store import WorkClock, cpu_threads, default_device, write_atomic
 from gslib.train import AnchorCache, autocast_dtype_for, load_trained, matchers, remake_weights, train, training_dataset
@@ -636,8 +637,8 @@ def plot_curves(series: dict[str, dict[float, list[dict]]], columns=("all",), xl
         ax.set_title(c)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("AP")
-    axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
+    legend_right(fig, axes[0, -1].get_legend_handles_labels()[0])
     return fig
 
 
@@ -734,7 +735,7 @@ def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | N
             seeds = rows[rows["seed"] != "mean"]["difference"]
             ax.scatter(seeds, np.full(len(seeds), y + 0.18), s=8, color="k", zorder=3)
         if margin is not None:
-            ax.axvspan(-margin, margin, color="C2", alpha=0.15, label=f"+-{margin} (equal)")
+            ax.axvspan(-margin, margin, color="C2", alpha=0.15, label=f"within +-{margin}: equal (the claim's margin)")
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_title(c)
         ax.set_xlabel("AP difference")
@@ -743,9 +744,9 @@ def plot_differences(tables: dict[str, pd.DataFrame], columns, margin: float | N
         ax.set_visible(False)
     axes[0, 0].set_yticks(range(len(tables)), list(tables))
     axes[0, 0].invert_yaxis()
-    if margin is not None:
-        axes.flat[len(columns) - 1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
+    if margin is not None:  # inside a panel, it covered an interval
+        legend_right(fig, axes[0, 0].get_legend_handles_labels()[0])
     return fig
 
 
@@ -776,8 +777,8 @@ def plot_by_stride(evaluations: dict[str, list[dict]], where: dict[str, tuple[st
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("AP")
-    axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
+    legend_right(fig, axes[0, -1].get_legend_handles_labels()[0])
     return fig
 
 
@@ -785,12 +786,12 @@ def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | No
                     columns=AP_COLUMNS):
     """AP per column for each detector: the mean over seeds with its 95% interval (bar and error bar) and each
     seed's AP (dots); the paper's AP (``paper``: detectors x columns, 0-1; NaN where it gives none) as open
-    diamonds in the detector's colour. The legend stands right of the axes, one entry per detector, so that it
-    hides no marker."""
+    diamonds in the detector's colour. The legend (one entry per detector) stands right of the axes: inside, it hid
+    the paper's markers."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 4.4, 3.6))
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2, 3.6))
     width = 0.8 / len(evaluations)
     x = np.arange(len(columns))
     handles = []
@@ -812,10 +813,9 @@ def plot_seed_table(evaluations: dict[str, list[dict]], paper: pd.DataFrame | No
     ax.set_xticks(x, columns)
     ax.set_ylabel("AP")
     ax.set_ylim(0, 1)
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False,
-              title="ours: mean over seeds, 95% interval", title_fontsize=7, alignment="left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    legend_right(fig, handles, title="ours: mean over seeds, 95% interval", title_fontsize=7, alignment="left")
     return fig
 
 
@@ -840,6 +840,6 @@ def plot_gains(table: pd.DataFrame, paper: dict[str, float] | None = None):
     ax.set_xlabel("baseline AP (FPN-finest, same column)")
     ax.set_ylabel("gain over the baseline (AP)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
     fig.tight_layout()
+    legend_right(fig, ax.get_legend_handles_labels()[0])
     return fig

@@ -55,7 +55,11 @@ def test_plots_draw_what_they_are_given():
     assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 3
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["0.500 X", "0.500 Y"]
     table = peers_table({"real": record("real", {"A": 0.6}), "synthwider": record("synthwider", {"A": 0.4})})
-    assert len(plot_calibration(table).axes) == 4
+    fig = plot_calibration(table)
+    assert len(fig.axes) == 4 and len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert fig.legends[0].get_window_extent(renderer).x0 >= fig.axes[-1].get_window_extent(renderer).x1
     fig = plt.figure()
     assert draw_detections(fig.gca(), [[0, 0, 5, 5], [1, 1, 4, 4]], [0.9, 0.2], threshold=0.5) == 1
 

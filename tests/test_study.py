@@ -277,6 +277,11 @@ def test_equivalence_verdict_needs_every_interval_inside_the_margin():
     assert EQUIVALENCE_MARGIN == equivalence_verdict.__defaults__[0]
     fig = plot_differences({"P2 - P3": equal, "a - c": wide}, ["all"], margin=0.02)
     assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["P2 - P3", "a - c"]
+    # The margin's legend stands right of the panels (inside one, it covered an interval), said once.
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+    assert fig.legends[0].get_window_extent(renderer).x0 >= fig.axes[0].get_window_extent(renderer).x1
     # Seven columns wrap into two rows of four (the eighth panel hidden), every label on the first row's axis.
     fig = plot_differences({"P2 - P3": equal}, ["all"] * 7)
     shown = [ax for ax in fig.axes if ax.get_visible()]
@@ -476,7 +481,8 @@ def test_seed_table_legend_hides_no_marker():
     fig = study.plot_seed_table(evaluations, paper, columns=columns)
     ax = fig.axes[0]
     fig.canvas.draw()
-    legend = ax.get_legend()
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    legend = fig.legends[0]
     # One entry per detector with its seed count, then the two marker kinds; all right of the axes.
     assert [t.get_text() for t in legend.get_texts()] == [
         "FPN (2 seeds)", "FPN-finest (2 seeds)", "FPN-finest-sampling (2 seeds)", "one seed", "the paper (WIDER FACE)"]
