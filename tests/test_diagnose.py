@@ -5,7 +5,7 @@ import torch
 from torchvision.ops import box_iou
 
 from gslib.data.wider import WiderGroundTruth, WiderImage
-from gslib.diagnose import false_positive_kinds, reach, recall_by_size
+from gslib.diagnose import false_positive_kinds, plot_recall_by_size, reach, recall_by_size
 
 
 def _gt():
@@ -50,3 +50,15 @@ def test_reach_is_where_a_centred_face_meets_lambda2():
     f = side * 2.0
     face = torch.tensor([[8 - f / 2, 8 - f / 2, 8 + f / 2, 8 + f / 2]], dtype=torch.float64)
     assert box_iou(face, torch.tensor([[0.0, 0, 16, 16]], dtype=torch.float64)).item() == pytest.approx(0.4)
+
+
+def test_recall_by_size_plot_keeps_its_legend_off_the_curves():
+    import matplotlib
+    matplotlib.use("Agg")
+    table = recall_by_size(PREDS, _gt(), min_score=0.5, edges=(0, 8, 64, np.inf))
+    fig = plot_recall_by_size({"A": [table]}, reach=4.0)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["A, any score", "A, score >= 0.5"]
+    assert all(ax.get_legend() is None for ax in fig.axes)  # inside, it hid the curves of the large faces
+    assert fig.legends[0].get_window_extent(renderer).x0 >= max(ax.get_window_extent(renderer).x1 for ax in fig.axes)

@@ -277,11 +277,9 @@ def test_equivalence_verdict_needs_every_interval_inside_the_margin():
     assert EQUIVALENCE_MARGIN == equivalence_verdict.__defaults__[0]
     fig = plot_differences({"P2 - P3": equal, "a - c": wide}, ["all"], margin=0.02)
     assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["P2 - P3", "a - c"]
-    # The margin's legend stands right of the panels (inside one, it covered an interval), said once.
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
-    assert fig.legends[0].get_window_extent(renderer).x0 >= fig.axes[0].get_window_extent(renderer).x1
+    # The margin's legend, said once (inside a panel, it covered an interval).
+    legend = legend_right_of_the_panels(fig)
+    assert [t.get_text() for t in legend.get_texts()] == ["within +-0.02: equal (the claim's margin)"]
     # Seven columns wrap into two rows of four (the eighth panel hidden), every label on the first row's axis.
     fig = plot_differences({"P2 - P3": equal}, ["all"] * 7)
     shown = [ax for ax in fig.axes if ax.get_visible()]
@@ -298,6 +296,7 @@ def test_plot_by_stride_draws_one_line_per_map_in_stride_order():
     ours = [c.lines[0] for c in bars]
     assert list(ours[0].get_xdata()) == [4, 8] and np.allclose(ours[0].get_ydata(), [0.41, 0.31])
     assert list(ours[1].get_xdata()) == [8, 16] and np.allclose(ours[1].get_ydata(), [0.32, 0.21])
+    assert [t.get_text() for t in legend_right_of_the_panels(fig).get_texts()] == ["P2 (ours)", "P3 (ours)"]
 
 
 def test_small_not_large_needs_a_small_gain_and_no_large_one():
@@ -404,10 +403,13 @@ def test_the_curves_and_gains_plots_draw_one_line_per_detector():
                        "GS": {64: _evs([0.3, 0.3]), 128: _evs([0.33, 0.35])}})
     assert len(fig.axes[0].lines) >= 2 and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
         "64", "128", "256", "512"]
+    assert [t.get_text() for t in legend_right_of_the_panels(fig).get_texts()] == ["RS", "GS"]
     rows = pd.DataFrame([{"effect": "GS", "column": "all", "schedule": f"{f}x", "baseline": b, "difference": d,
                           "low": d - 0.01, "high": d + 0.01} for f, b, d in ((1, 0.26, 0.09), (2, 0.3, 0.05))])
     fig = plot_gains(rows, paper={"GS all": 0.026})
     assert [t.get_text() for t in fig.axes[0].texts] == ["1x", "2x"]
+    assert [t.get_text() for t in legend_right_of_the_panels(fig).get_texts()] == ["GS all (paper, 100 epochs)",
+                                                                                   "GS all (ours)"]
 
 
 def test_run_costs_set_each_row_against_the_base_on_the_same_thread_count(tmp_path):
@@ -470,6 +472,15 @@ def test_cost_verdict_reads_the_median_interval_against_the_margin():
     assert "make bench` again" in cost_verdict("x", old)["ours"]
 
 
+def legend_right_of_the_panels(fig):
+    """The figure's one legend, if it stands right of every panel and no panel has its own (inside, they hid data)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
+    assert fig.legends[0].get_window_extent(renderer).x0 >= max(ax.get_window_extent(renderer).x1 for ax in fig.axes)
+    return fig.legends[0]
+
+
 def test_seed_table_legend_hides_no_marker():
     import matplotlib
     matplotlib.use("Agg")
@@ -480,14 +491,9 @@ def test_seed_table_legend_hides_no_marker():
                          index=["FPN", "FPN-finest", "FPN-finest-sampling"])
     fig = study.plot_seed_table(evaluations, paper, columns=columns)
     ax = fig.axes[0]
-    fig.canvas.draw()
-    assert ax.get_legend() is None and len(fig.legends) == 1
-    legend = fig.legends[0]
-    # One entry per detector with its seed count, then the two marker kinds; all right of the axes.
-    assert [t.get_text() for t in legend.get_texts()] == [
+    # One entry per detector with its seed count, then the two marker kinds.
+    assert [t.get_text() for t in legend_right_of_the_panels(fig).get_texts()] == [
         "FPN (2 seeds)", "FPN-finest (2 seeds)", "FPN-finest-sampling (2 seeds)", "one seed", "the paper (WIDER FACE)"]
-    renderer = fig.canvas.get_renderer()
-    assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
     # The paper's diamonds: drawn at the paper's APs (0.9, 0.95), none for the detector it gives no AP.
     diamonds = [c for c in ax.collections if c.get_offsets().shape[0] == len(columns) and
                 np.isfinite(c.get_offsets()[:, 1]).all() and (c.get_offsets()[:, 1] > 0.8).all()]
